@@ -1,0 +1,304 @@
+"""Forger: the classic GANs, ready to sample, interpolate, translate and train.
+
+The public API (the app, the docs and the tests use these names as the contract)::
+
+    >>> import gan
+    >>> gan.list_models()[:2]
+    ['mnist-gan', 'mnist-dcgan']
+    >>> face = gan.sample("dcgan-faces", seed=3)[0]          # a PIL image
+    >>> strip = gan.interpolate("mnist-dcgan", 1, 2, steps=8, label_a=3, label_b=8)
+    >>> digit = gan.translate("pix2pix-sketch2digit", "sketch.png")
+"""
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import nn
+
+from gan import latent, runtime, weights as _weights
+from gan.models import family_module
+from gan.registry import REGISTRY, ModelSpec, UnknownModelError, get_spec, list_specs
+from gan.weights import CheckpointMismatchError, WeightsUnavailableError
+
+__all__ = [
+    "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
+    "generate", "slider_directions", "load_image", "to_images",
+    "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
+]
+
+MAX_PIXELS = 100_000_000  # larger uploads are refused with a clear message
+
+
+def list_models(family: str | None = None, task: str | None = None) -> list[str]:
+    """Registered model names, optionally only one family ('dcgan', 'cyclegan', ...) or task ('noise', 'translate')."""
+    return [s.name for s in list_specs(family, task)]
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Everything the registry knows about a model, plus whether its weights are available offline."""
+    spec = get_spec(name)
+    return {
+        "name": spec.name, "family": spec.family, "task": spec.task, "description": spec.description,
+        "image_size": spec.image_size, "channels": spec.channels, "latent_dim": spec.latent_dim,
+        "classes": list(spec.classes), "licence": spec.licence, "reverse": spec.reverse or None,
+        "sources": [s.describe() for s in spec.sources],
+        "offline": any(_weights.is_cached(s) for s in spec.sources),
+        "train_command": spec.train_command(),
+    }
+
+
+def _build(spec: ModelSpec, config: dict[str, Any] | None = None) -> nn.Module:
+    kwargs = (config or {}).get("generator") or spec.generator
+    return family_module(spec.family).Generator(**kwargs)
+
+
+def load_generator(name: str, *, weights: str | Path | None = None, pretrained: bool = True,
+                   device: str | torch.device = "cpu") -> nn.Module:
+    """The generator of ``name`` in eval mode, in float32 on ``device``.
+
+    Args:
+        name: a registered model name (see ``list_models``).
+        weights: a local file or folder in any supported format (ours, an official CycleGAN /
+            pix2pix .pth, a DCGAN-tutorial checkpoint); default: the registry's sources in order.
+        pretrained: False gives a freshly initialised model, with no download.
+        device: where to put the model.
+
+    Example:
+        >>> g = gan.load_generator("dcgan-faces")
+        >>> g(torch.randn(4, 100)).shape
+        torch.Size([4, 3, 64, 64])
+    """
+    spec = get_spec(name)
+    if not pretrained:
+        return _build(spec).eval().to(device)
+    loaded = _weights.read_weights(weights) if weights is not None else _weights.resolve(spec)
+    family = loaded.config.get("family", spec.family)
+    if family != spec.family:
+        raise CheckpointMismatchError(f"{loaded.origin} holds a {family!r} model, but {name!r} is a {spec.family!r} model")
+    model = _build(spec, loaded.config)
+    _weights.load_state(model, loaded.state, what=f"{name} generator ({loaded.origin})")
+    return model.eval().to(device)
+
+
+def load_discriminator(name: str, *, weights: str | Path | None = None, pretrained: bool = False,
+                       device: str | torch.device = "cpu") -> nn.Module:
+    """The discriminator of ``name`` in eval mode; freshly initialised unless ``pretrained``.
+
+    Pretrained discriminators come only from our weights folders that hold discriminator.safetensors
+    (``python -m gan train`` writes one); the official checkpoints ship generators only.
+    """
+    spec = get_spec(name)
+    model = family_module(spec.family).Discriminator(**spec.discriminator)
+    if pretrained:
+        folder = Path(weights) if weights is not None else _weights.WEIGHTS_DIR / name
+        path = folder / "discriminator.safetensors"
+        if not path.exists():
+            raise WeightsUnavailableError(f"no discriminator weights for {name!r} at {path}; train one with: "
+                                          f"{spec.train_command()}")
+        _weights.load_state(model, _weights.read_state_file(path), what=f"{name} discriminator ({path})")
+    return model.eval().to(device)
+
+
+# ---------------------------------------------------------------------------- serving
+
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(name: str, weights: str | None) -> nn.Module:
+    return load_generator(name, weights=weights)
+
+
+def _serving_generator(name: str, weights: str | Path | None) -> nn.Module:
+    """Load once per (name, weights) and share; two users never race on one 'current model'."""
+    with _lock:
+        return _cached(name, None if weights is None else str(weights))
+
+
+def to_images(x: torch.Tensor) -> list[Image.Image]:
+    """(B, C, H, W) in [-1, 1] -> PIL images ('L' for one channel, 'RGB' for three)."""
+    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    arr = arr.permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB") for a in arr]
+
+
+def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch.Tensor | None:
+    if not spec.conditional:
+        if label is not None:
+            raise ValueError(f"{spec.name!r} is not conditional; it takes no label")
+        return None
+    k = len(spec.classes)
+    labels = torch.arange(n) % k if label is None else torch.as_tensor(
+        [label] * n if isinstance(label, int) else list(label), dtype=torch.long)
+    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"label must be an int in 0..{k - 1} or a list of {n} of them, got {label!r}")
+    return labels
+
+
+def generate(name: str, z: torch.Tensor, labels: torch.Tensor | None = None, *,
+             weights: str | Path | None = None) -> torch.Tensor:
+    """Run the cached generator of ``name`` on latents ``z`` (B, latent_dim) on the fast path; images in [-1, 1]."""
+    spec = get_spec(name)
+    if spec.task != "noise":
+        raise ValueError(f"{name!r} is a translator; use gan.translate")
+    g = _serving_generator(name, weights)
+    with torch.inference_mode(), runtime.autocast("cpu"):
+        return g(z, labels).float()
+
+
+@functools.lru_cache(maxsize=32)
+def _directions(name: str, weights: str | None, k: int) -> torch.Tensor:
+    spec = get_spec(name)
+    if spec.latent_dim <= 32:
+        return torch.eye(spec.latent_dim)  # small latents: one slider per raw dimension
+    return latent.pca_directions(_serving_generator(name, weights), k=k)
+
+
+def slider_directions(name: str, k: int = 10, *, weights: str | Path | None = None) -> torch.Tensor:
+    """Latent directions for sliders, (S, latent_dim): the raw dimensions for latents of size <= 32,
+    else the top-k GANSpace directions. Computed once per model."""
+    return _directions(name, None if weights is None else str(weights), k)
+
+
+def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = None,
+           label: int | Sequence[int] | None = None, truncation: float = 1.0,
+           edits: Sequence[float] | None = None, weights: str | Path | None = None) -> list[Image.Image]:
+    """``n`` images from a noise->image model. The same seed gives the same images on any machine.
+
+    Args:
+        name: a noise->image model.
+        seed: the random seed of the latents.
+        n: how many images.
+        z: explicit latents (n, latent_dim) instead of the seed.
+        label: conditional models: one class index, or one per image (default: 0, 1, 2, ...).
+        truncation: scale of the latents; < 1 trades variety for quality.
+        edits: slider values, one per row of ``slider_directions(name)``, added along those directions.
+        weights: use these weights instead of the registry's.
+
+    Example:
+        >>> gan.sample("mnist-dcgan", seed=1, n=4, label=7)
+    """
+    spec = get_spec(name)
+    if z is None:
+        z = latent.seeded_latents(seed, n, spec.latent_dim, truncation)
+    z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, spec.latent_dim)
+    if edits is not None and any(edits):
+        dirs = slider_directions(name, weights=weights)
+        e = torch.as_tensor(list(edits), dtype=torch.float32)[: dirs.shape[0]]
+        z = z + e @ dirs[: e.shape[0]]
+    return to_images(generate(name, z, _labels(spec, label, z.shape[0]), weights=weights))
+
+
+def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",
+                label_a: int | None = None, label_b: int | None = None, truncation: float = 1.0,
+                weights: str | Path | None = None) -> list[Image.Image]:
+    """Frames from seed A to seed B (and, for conditional models, from digit A to digit B).
+
+    Example:
+        >>> frames = gan.interpolate("mnist-dcgan", 1, 2, steps=8, label_a=3, label_b=8)
+    """
+    spec = get_spec(name)
+    za = latent.seeded_latents(seed_a, 1, spec.latent_dim, truncation)[0]
+    zb = latent.seeded_latents(seed_b, 1, spec.latent_dim, truncation)[0]
+    z = latent.interpolation_path(za, zb, steps, mode)
+    labels = None
+    if spec.conditional:
+        a, b = (_labels(spec, lab if lab is not None else 0, 1)[0] for lab in (label_a, label_b))
+        k = len(spec.classes)
+        t = torch.linspace(0, 1, steps)[:, None]
+        labels = (1 - t) * nn.functional.one_hot(a, k).float() + t * nn.functional.one_hot(b, k).float()
+    elif label_a is not None or label_b is not None:
+        raise ValueError(f"{name!r} is not conditional; it takes no labels")
+    return to_images(generate(name, z, labels, weights=weights))
+
+
+# ---------------------------------------------------------------------------- translation
+
+
+def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
+    """Open anything image-like as a PIL image (first frame of animations, EXIF rotation applied).
+
+    Raises ValueError with a clear message for anything that is not a readable image.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+    elif isinstance(source, np.ndarray):
+        if source.ndim not in (2, 3) or source.size == 0:
+            raise ValueError(f"an image array must be (H, W) or (H, W, C), got shape {source.shape}")
+        arr = source if source.dtype == np.uint8 else np.clip(source, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    elif isinstance(source, (str, Path, bytes)):
+        try:
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            img.load()
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"image is too large to process ({e}); please downscale it") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ValueError(f"not a readable image: {e}") from None
+    else:
+        raise ValueError(f"expected an image (PIL image, file path, bytes or array), got {type(source).__name__}")
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    if img.width * img.height > MAX_PIXELS:
+        raise ValueError(f"image is {img.width}x{img.height}; the limit is {MAX_PIXELS // 1_000_000} megapixels, "
+                         f"please downscale it")
+    return ImageOps.exif_transpose(img) or img
+
+
+def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Any mode -> 'L' or 'RGB': transparency onto white, 16-bit and float scaled, CMYK converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def _output_size(width: int, height: int, model_size: int, cap: int = 1024) -> tuple[int, int]:
+    """The input's aspect ratio, long side between the model's size and ``cap``."""
+    long_side = min(max(width, height, model_size), cap)
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def translate(name: str, image: Any, *, weights: str | Path | None = None) -> Image.Image:
+    """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in, a sensible size out.
+
+    The image is preprocessed as the registry says (mode, light-background inversion,
+    resize), translated, and returned with the input's aspect ratio.
+
+    Example:
+        >>> gan.translate("cyclegan-horse2zebra", "horse.jpg").save("zebra.jpg")
+    """
+    spec = get_spec(name)
+    if spec.task != "translate":
+        raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
+    img = load_image(image)
+    width, height = img.size
+    pre = spec.preprocess
+    img = _to_mode(img, pre.channels)
+    if pre.crop == "center":
+        img = ImageOps.fit(img, (min(img.size),) * 2)
+    img = img.resize((pre.size, pre.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
+    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, S, S)
+    if pre.invert_light and x.mean() > 0.5:
+        x = 1.0 - x  # a dark drawing on light paper -> light strokes on black, like the training data
+    x = ((x - pre.mean) / pre.std)[None]  # (1, C, S, S)
+    g = _serving_generator(name, weights)
+    with torch.inference_mode(), runtime.autocast("cpu"):
+        y = g(x).float()
+    out = to_images(y)[0]
+    return out.resize(_output_size(width, height, pre.size), Image.Resampling.BICUBIC)

@@ -1,0 +1,166 @@
+"""The command line: python -m gan list | info | sample | interpolate | translate | import | train | push | evaluate."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+
+def _grid(images, columns: int):
+    from PIL import Image
+
+    columns = max(1, min(columns, len(images)))
+    rows = (len(images) + columns - 1) // columns
+    w, h = images[0].size
+    sheet = Image.new(images[0].mode, (columns * w, rows * h))
+    for i, im in enumerate(images):
+        sheet.paste(im, ((i % columns) * w, (i // columns) * h))
+    return sheet
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import gan
+
+    print(f"{'model':34} {'task':10} {'family':9} {'size':>5} {'offline':8} description")
+    for name in gan.list_models(args.family):
+        info = gan.model_info(name)
+        print(f"{name:34} {info['task']:10} {info['family']:9} {info['image_size']:>5} "
+              f"{'yes' if info['offline'] else 'no':8} {info['description']}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    import gan
+
+    print(json.dumps(gan.model_info(args.model), indent=2))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import gan
+
+    images = gan.sample(args.model, seed=args.seed, n=args.n, label=args.label, truncation=args.truncation,
+                        weights=args.weights)
+    _grid(images, args.columns).save(args.output)
+    print(f"wrote {args.output} ({len(images)} image{'s' if len(images) > 1 else ''})")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import gan
+
+    frames = gan.interpolate(args.model, args.seed_a, args.seed_b, args.steps, mode=args.mode,
+                             label_a=args.label_a, label_b=args.label_b, weights=args.weights)
+    out = Path(args.output)
+    if out.suffix.lower() == ".gif":
+        frames[0].save(out, save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=80, loop=0)
+    else:
+        _grid(frames, len(frames)).save(out)
+    print(f"wrote {out} ({len(frames)} frames)")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    import gan
+
+    gan.translate(args.model, args.image, weights=args.weights).save(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from gan import weights
+    from gan.registry import get_spec
+
+    spec = get_spec(args.model)
+    card = Path(args.card).read_text() if args.card else ""
+    folder = weights.import_checkpoint(spec, args.checkpoint, args.output, card=card,
+                                       dtype=torch.float16 if args.fp16 else torch.float32)
+    print(f"wrote {folder}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan", description="Forger: play with and train classic GANs.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="every model and whether its weights are available offline")
+    s.add_argument("--family", help="only this family")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("info", help="everything the registry knows about a model")
+    s.add_argument("model")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("sample", help="write a grid of samples from a noise->image model")
+    s.add_argument("model")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-n", type=int, default=1, help="number of images")
+    s.add_argument("--label", type=int, help="the class, for conditional models")
+    s.add_argument("--truncation", type=float, default=1.0)
+    s.add_argument("--columns", type=int, default=8)
+    s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
+    s.add_argument("-o", "--output", default="sample.png")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("interpolate", help="a strip (.png) or animation (.gif) from seed A to seed B")
+    s.add_argument("model")
+    s.add_argument("seed_a", type=int)
+    s.add_argument("seed_b", type=int)
+    s.add_argument("--steps", type=int, default=8)
+    s.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
+    s.add_argument("--label-a", type=int)
+    s.add_argument("--label-b", type=int)
+    s.add_argument("--weights")
+    s.add_argument("-o", "--output", default="interpolation.png")
+    s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("translate", help="translate an image with a Pix2Pix or CycleGAN model")
+    s.add_argument("model")
+    s.add_argument("image")
+    s.add_argument("--weights")
+    s.add_argument("-o", "--output", default="translated.png")
+    s.set_defaults(func=cmd_translate)
+
+    s = sub.add_parser("import", help="convert a foreign checkpoint (.pth) into a Forger weights folder")
+    s.add_argument("model")
+    s.add_argument("checkpoint")
+    s.add_argument("-o", "--output", required=True, help="the output folder")
+    s.add_argument("--card", help="a model card (README.md) to write beside the weights")
+    s.add_argument("--fp16", action="store_true", help="store floating-point weights in float16 (half the size)")
+    s.set_defaults(func=cmd_import)
+
+    for module in ("gan.train.cli", "gan.evaluate"):
+        try:
+            mod = __import__(module, fromlist=["add_commands"])
+        except ModuleNotFoundError as e:
+            if e.name is None or not module.startswith(e.name):
+                raise
+            continue
+        mod.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. `python -m gan list | head`
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

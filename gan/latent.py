@@ -1,0 +1,63 @@
+"""Latent vectors: seeded noise, truncation, interpolation, and GANSpace directions for sliders.
+
+The same seed gives the same latent on every machine: latents are always drawn on the
+CPU from a ``torch.Generator`` seeded with the seed, whatever device the model runs on.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def seeded_latents(seed: int, n: int, dim: int, truncation: float = 1.0) -> torch.Tensor:
+    """(n, dim) standard-normal latents from ``seed``; row i does not depend on n.
+
+    ``truncation`` < 1 pulls every latent towards the mean (0), trading variety for quality.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, dim, generator=g) * float(truncation)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight-line interpolation; ``t`` has shape (T,), a and b (D,) -> (T, D)."""
+    t = t[:, None]
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (White 2016): keeps the norm typical of Gaussian latents. (T, D)."""
+    t = t[:, None]
+    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # (nearly) parallel: slerp degenerates to lerp
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolation_path(a: torch.Tensor, b: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:
+    if mode not in ("slerp", "lerp"):
+        raise ValueError(f"unknown interpolation mode {mode!r}; use 'slerp' or 'lerp'")
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, got {steps}")
+    t = torch.linspace(0, 1, steps)
+    return slerp(a, b, t) if mode == "slerp" else lerp(a, b, t)
+
+
+@torch.no_grad()
+def pca_directions(generator: nn.Module, k: int = 8, n: int = 2000, seed: int = 0) -> torch.Tensor:
+    """Top-k GANSpace directions (Härkönen et al. 2020) in latent space, (k, latent_dim), unit norm.
+
+    PCA runs on the generator's early features (``generator.features``); the principal
+    components are carried back to latent space by least squares, as GANSpace does for
+    models without a style space (BigGAN). Moving z along a direction changes the image
+    along one of its main modes of variation.
+    """
+    z = seeded_latents(seed, n, generator.latent_dim)
+    labels = (torch.arange(n) % generator.num_classes) if getattr(generator, "conditional", False) else None
+    feats = generator.features(z, labels).float().flatten(1)  # (n, F)
+    feats = feats - feats.mean(0)
+    _, _, v = torch.pca_lowrank(feats, q=k, center=False, niter=4)  # v: (F, k)
+    coords = feats @ v  # (n, k): each sample's coordinates along the components
+    # Least squares: z ≈ coords @ U, so row i of U is the latent direction of component i.
+    u = torch.linalg.lstsq(coords, z - z.mean(0)).solution  # (k, latent_dim)
+    return u / u.norm(dim=1, keepdim=True)

@@ -1,0 +1,96 @@
+"""Pix2Pix (Isola et al. 2017): a U-Net generator and a 70x70 PatchGAN on (input, output) pairs.
+
+Key-compatible with ``UnetGenerator`` / ``UnetSkipConnectionBlock`` of the official
+junyanz/pytorch-CycleGAN-and-pix2pix repo, so its pretrained models (facades_label2photo,
+edges2shoes, map2sat, sat2map, day2night) load unchanged.
+
+Inference follows the official test script's default (no ``--eval``): BatchNorm
+normalises with the statistics of the image itself, while dropout stays off so that
+the same input always gives the same output. ``ImageStatsBatchNorm2d`` does that in
+eval mode without touching the running buffers.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan.models.patchgan import NLayerDiscriminator
+
+
+class ImageStatsBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that, in eval mode, normalises with the statistics of the batch at hand.
+
+    Training is plain BatchNorm. The running buffers are kept (for key compatibility)
+    but never used nor updated at inference.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """down -> submodule -> up, with the block's input concatenated to its output (except outermost)."""
+
+    def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None,
+                 submodule: nn.Module | None = None, outermost: bool = False, innermost: bool = False,
+                 use_dropout: bool = False) -> None:
+        super().__init__()
+        self.outermost = outermost
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, 2, 1, bias=False)
+        if outermost:
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1), nn.Tanh()]
+            layers = [downconv, submodule, *up]
+        elif innermost:
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1, bias=False),
+                  ImageStatsBatchNorm2d(outer_nc)]
+            layers = [nn.LeakyReLU(0.2, True), downconv, *up]
+        else:
+            down = [nn.LeakyReLU(0.2, True), downconv, ImageStatsBatchNorm2d(inner_nc)]
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1, bias=False),
+                  ImageStatsBatchNorm2d(outer_nc)]
+            layers = [*down, submodule, *up] + ([nn.Dropout(0.5)] if use_dropout else [])
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class Generator(nn.Module):
+    """U-Net: image (B, input_nc, S, S) -> image (B, output_nc, S, S), S divisible by 2**num_downs.
+
+    Args:
+        input_nc: input channels.
+        output_nc: output channels.
+        num_downs: downsamplings; 8 is the official unet_256.
+        ngf: feature maps in the outermost layer.
+        use_dropout: dropout in the middle blocks (only active while training).
+    """
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, num_downs: int = 8, ngf: int = 64,
+                 use_dropout: bool = True) -> None:
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError(f"num_downs must be at least 5, got {num_downs}")
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, use_dropout=use_dropout)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class Discriminator(NLayerDiscriminator):
+    """70x70 PatchGAN on the pair: D(cat(A, B)) -> patch logits."""
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+        super().__init__(input_nc + output_nc, ndf, n_layers, norm="batch")

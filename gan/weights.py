@@ -1,0 +1,318 @@
+"""Weights: our folder format, Hub and URL downloads, and foreign checkpoints.
+
+Our format is one folder per model, as diffusers writes it:
+
+    model.safetensors   the generator's state_dict (fp16 or fp32)
+    config.json         {"model": name, "family": ..., "generator": {constructor kwargs}, ...}
+    README.md           the model card
+
+Foreign checkpoints (official CycleGAN / pix2pix ``.pth`` files, DCGAN-tutorial and
+``gan-face-generate`` checkpoints) are plain PyTorch state dicts, read with
+``torch.load(weights_only=True)`` only, so a checkpoint can never run code.
+
+A model's sources (``registry.ModelSpec.sources``) are tried in order; every failure
+is kept, and if none works ``WeightsUnavailableError`` lists them all with what to do.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gan.registry import ModelSpec, Source
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS_DIR = Path(os.environ.get("FORGER_WEIGHTS_DIR", REPO_ROOT / "weights"))
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Where downloads from plain URLs are cached (Hub files use the Hub's own cache, HF_HOME)."""
+    return Path(os.environ.get("FORGER_CACHE", Path.home() / ".cache" / "forger"))
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """No source could provide a model's weights. The message lists every source tried and why it failed."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model: the message names the missing and unexpected keys."""
+
+
+@dataclass
+class Loaded:
+    """A resolved checkpoint: the generator state and the config it was saved with (ours only)."""
+
+    state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    origin: str  # human-readable: where it came from
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: the file appears whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_pretrained(model: nn.Module, folder: str | Path, *, name: str, family: str, generator: dict[str, Any],
+                    card: str = "", extra: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32,
+                    discriminator: nn.Module | None = None) -> Path:
+    """Write ``model`` to ``folder`` in our format (model.safetensors, config.json, README.md).
+
+    Args:
+        model: the generator.
+        folder: the output folder; created if needed.
+        name: the registry name the weights belong to.
+        family: the model family.
+        generator: the generator's constructor kwargs.
+        card: the model card (README.md) text.
+        extra: more facts for config.json (training data, steps, metrics).
+        dtype: storage dtype for floating-point tensors (float16 halves the size).
+        discriminator: also save it as discriminator.safetensors.
+
+    Example:
+        >>> save_pretrained(gen, "out/mnist-dcgan", name="mnist-dcgan", family="cdcgan", generator=spec.generator)
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def tensors(m: nn.Module) -> dict[str, torch.Tensor]:
+        return {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
+                for k, v in m.state_dict().items()}
+
+    atomic_write(folder / "model.safetensors", lambda p: save_file(tensors(model), str(p)))
+    if discriminator is not None:
+        atomic_write(folder / "discriminator.safetensors", lambda p: save_file(tensors(discriminator), str(p)))
+    config = {"model": name, "family": family, "generator": generator, "format_version": FORMAT_VERSION,
+              "dtype": str(dtype).removeprefix("torch."), **(extra or {})}
+    atomic_write(folder / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    if card:
+        atomic_write(folder / "README.md", lambda p: p.write_text(card))
+    return folder
+
+
+def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
+                revision: str | None = None) -> str:
+    """Upload a weights folder to the Hub; returns the repo URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, private=private, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=str(folder), revision=revision,
+                      commit_message="Upload Forger weights")
+    return str(url)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} has no config.json: not a Forger weights folder") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
+def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a foreign PyTorch checkpoint safely (``weights_only=True``) and unwrap it to a flat state dict.
+
+    Accepts a bare state dict, or a dict holding one under ``netG_state_dict``
+    (gan-face-generate), ``state_dict``, ``generator`` or ``model``. A ``module.``
+    prefix left by DataParallel is removed.
+    """
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated zips, disallowed globals
+        raise CheckpointMismatchError(f"cannot read checkpoint {path}: {e}") from None
+    for key in ("netG_state_dict", "state_dict", "generator", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointMismatchError(f"{path} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def read_state_file(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except Exception as e:
+            raise CheckpointMismatchError(f"cannot read {path}: {e}") from None
+    return read_pth(path)
+
+
+def drop_instancenorm_stats(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the InstanceNorm running_mean / running_var / num_batches_tracked keys that PyTorch < 0.4
+    saved, as the official loader's ``__patch_instance_norm_state_dict`` does."""
+    norms = {name for name, m in model.named_modules()
+             if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats}
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    return {k: v for k, v in state.items() if not (k.rpartition(".")[0] in norms and k.rpartition(".")[2] in stats)}
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], *, what: str) -> nn.Module:
+    """Load ``state`` into ``model`` strictly (after the InstanceNorm fix), in the model's dtype.
+
+    Raises CheckpointMismatchError naming missing and unexpected keys and shape mismatches.
+    """
+    state = drop_instancenorm_stats(model, state)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+        parts = [f"missing keys: {show(missing)}" if missing else "",
+                 f"unexpected keys: {show(unexpected)}" if unexpected else "",
+                 f"wrong shapes: {show(shapes)}" if shapes else ""]
+        raise CheckpointMismatchError(f"checkpoint does not fit {what}; " + "; ".join(p for p in parts if p))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return model
+
+
+def read_weights(path: str | Path) -> Loaded:
+    """Read weights from a local path: our folder, our .safetensors file, or a foreign .pth file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if not (path / "model.safetensors").exists():
+            raise FileNotFoundError(f"{path} has no model.safetensors: not a Forger weights folder")
+        return Loaded(read_state_file(path / "model.safetensors"), read_config(path), str(path))
+    if not path.exists():
+        raise FileNotFoundError(f"no weights at {path}")
+    if path.suffix == ".safetensors":
+        config = read_config(path.parent) if (path.parent / "config.json").exists() else {}
+        return Loaded(read_state_file(path), config, str(path))
+    return Loaded(read_pth(path), {}, str(path))
+
+
+def download_url(url: str, *, timeout: float = 30.0) -> Path:
+    """Download ``url`` into the cache once (atomically); later calls return the cached file."""
+    target = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:16] / url.rsplit("/", 1)[-1]
+    if target.exists():
+        return target
+    if hub_offline():
+        raise ConnectionError("offline mode (HF_HUB_OFFLINE=1) and not in the cache")
+
+    def fetch(tmp: Path) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+            shutil.copyfileobj(response, f)
+
+    log.info("downloading %s", url)
+    atomic_write(target, fetch)
+    return target
+
+
+def fetch_source(spec: ModelSpec, source: Source) -> Loaded:
+    """Get one source's weights, or raise with the reason."""
+    if source.kind == "bundled":
+        folder = WEIGHTS_DIR / source.location
+        if not (folder / "model.safetensors").exists():
+            raise FileNotFoundError("not present")
+        return read_weights(folder)
+    if source.kind == "hub":
+        from huggingface_hub import hf_hub_download
+
+        def get(filename: str) -> Path:
+            return Path(hf_hub_download(source.location, filename, revision=source.revision,
+                                        repo_type=source.repo_type))
+
+        weights_file = get(source.filename)
+        if source.format == "forger":
+            config = read_config(get("config.json").parent)
+            return Loaded(read_state_file(weights_file), config, source.describe())
+        return Loaded(read_pth(weights_file), {}, source.describe())
+    if source.kind == "url":
+        return Loaded(read_pth(download_url(source.location)), {}, source.describe())
+    raise ValueError(f"unknown source kind {source.kind!r}")
+
+
+def is_cached(source: Source) -> bool:
+    """Whether a source can be read without the network."""
+    if source.kind == "bundled":
+        return (WEIGHTS_DIR / source.location / "model.safetensors").exists()
+    if source.kind == "hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(source.location, source.filename, revision=source.revision,
+                                     repo_type=source.repo_type)
+        return isinstance(hit, str)
+    target = cache_dir() / "urls" / hashlib.sha256(source.location.encode()).hexdigest()[:16]
+    return (target / source.location.rsplit("/", 1)[-1]).exists()
+
+
+def _why(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def resolve(spec: ModelSpec) -> Loaded:
+    """Try the spec's sources in order; the first that works wins."""
+    failures: list[str] = []
+    for source in spec.sources:
+        try:
+            loaded = fetch_source(spec, source)
+            log.info("%s: weights from %s", spec.name, loaded.origin)
+            return loaded
+        except CheckpointMismatchError:
+            raise
+        except Exception as e:  # every other failure is reported together below
+            failures.append(f"  - {source.describe()}: {_why(e)}")
+    tried = "\n".join(failures) if failures else "  (this model has no weight sources)"
+    offline = " (HF_HUB_OFFLINE=1 is set: unset it to download)" if hub_offline() else ""
+    raise WeightsUnavailableError(
+        f"no weights available for {spec.name!r}. Sources tried, in order:\n{tried}\n"
+        f"What you can do:\n"
+        f"  - connect to the internet and try again{offline}; downloads are cached after the first time;\n"
+        f"  - for a private or gated Hub repo, log in (`hf auth login`) or set HF_TOKEN;\n"
+        f"  - use a checkpoint you already have: gan.load_generator({spec.name!r}, weights='PATH') or\n"
+        f"    python -m gan import {spec.name} PATH -o weights/{spec.name}\n"
+        f"  - train it yourself: {spec.train_command()}"
+    )
+
+
+def import_checkpoint(spec: ModelSpec, checkpoint: str | Path, out: str | Path, *, card: str = "",
+                      dtype: torch.dtype = torch.float32) -> Path:
+    """Convert a foreign checkpoint into our format in ``out`` (checked against the architecture first)."""
+    from gan.models import family_module
+
+    model = family_module(spec.family).Generator(**spec.generator)
+    load_state(model, read_pth(checkpoint), what=f"{spec.name} generator")
+    card = card or (f"# {spec.name}\n\n{spec.description}\n\nConverted by `python -m gan import` from "
+                    f"`{Path(checkpoint).name}` (sha256 {hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:16]}).\n\n"
+                    f"Licence: {spec.licence}\n")
+    return save_pretrained(model, out, name=spec.name, family=spec.family, generator=spec.generator, card=card,
+                           extra={"imported_from": Path(checkpoint).name}, dtype=dtype)
