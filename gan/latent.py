@@ -1,10 +1,12 @@
 """Latent vectors: seeded noise, truncation, interpolation, and GANSpace directions for sliders.
 
-The same seed gives the same latent on every machine: latents are always drawn on the
-CPU from a ``torch.Generator`` seeded with the seed, whatever device the model runs on.
+The same seed gives the same latent on every machine: latents are drawn with NumPy's
+PCG64 generator (platform-independent and sequential, so row i of a batch does not
+depend on the batch size), whatever device the model runs on.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,8 +16,8 @@ def seeded_latents(seed: int, n: int, dim: int, truncation: float = 1.0) -> torc
 
     ``truncation`` < 1 pulls every latent towards the mean (0), trading variety for quality.
     """
-    g = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n, dim, generator=g) * float(truncation)
+    z = np.random.default_rng(int(seed)).standard_normal((n, dim), dtype=np.float32)
+    return torch.from_numpy(z) * float(truncation)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,10 @@ def cache_dir() -> Path:
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """HF_HUB_OFFLINE, as huggingface_hub read it at import (or as set since)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
 
 class WeightsUnavailableError(RuntimeError):

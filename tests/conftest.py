@@ -1,0 +1,26 @@
+"""Shared fixtures. Every test runs offline on the CPU."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path):
+    """A FakeHub on 127.0.0.1 with the real huggingface_hub client pointed at it (fresh HF_HOME),
+    and Forger's URL cache in a fresh folder."""
+    from hub_server import FakeHub, configure_hf_hub_client
+
+    monkeypatch.setenv("FORGER_CACHE", str(tmp_path / "forger-cache"))
+    with FakeHub() as hub:
+        configure_hf_hub_client(monkeypatch, hub.url, tmp_path / "hf_home")
+        yield hub

@@ -1,0 +1,151 @@
+"""The public API: sample, interpolate, translate, sliders, and the CLI, on real weights and fresh models."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gan
+from gan import weights
+from gan.registry import REGISTRY, Source, get_spec
+from conftest import ROOT
+
+
+def test_same_seed_gives_the_same_face_and_row_i_does_not_depend_on_n():
+    a = gan.sample("dcgan-faces", seed=3, n=4)
+    b = gan.sample("dcgan-faces", seed=3, n=1)
+    assert np.array_equal(np.asarray(a[0]), np.asarray(b[0]))
+    assert not np.array_equal(np.asarray(a[0]), np.asarray(a[1]))
+
+
+def test_truncation_zero_collapses_to_the_mean_face():
+    a, b = gan.sample("dcgan-faces", seed=1, n=2, truncation=0.0)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_slider_edits_move_along_gan_space_directions():
+    dirs = gan.slider_directions("dcgan-faces")
+    assert dirs.shape == (10, 100)
+    torch.testing.assert_close(dirs.norm(dim=1), torch.ones(10))
+    base = np.asarray(gan.sample("dcgan-faces", seed=5)[0], dtype=float)
+    moved = np.asarray(gan.sample("dcgan-faces", seed=5, edits=[3.0])[0], dtype=float)
+    assert np.abs(base - moved).mean() > 5  # each slider visibly changes something
+    same = np.asarray(gan.sample("dcgan-faces", seed=5, edits=[0.0] * 10)[0], dtype=float)
+    assert np.array_equal(base, same)
+
+
+def test_small_latents_get_one_slider_per_raw_dimension():
+    assert torch.equal(gan.slider_directions("cifar10-gan"), torch.eye(32))
+
+
+def test_interpolation_starts_and_ends_at_the_two_seeds():
+    frames = gan.interpolate("dcgan-faces", 1, 2, steps=5, mode="lerp")
+    assert len(frames) == 5
+    ends = gan.sample("dcgan-faces", seed=1)[0], gan.sample("dcgan-faces", seed=2)[0]
+    assert np.abs(np.asarray(frames[0], float) - np.asarray(ends[0], float)).max() <= 1
+    assert np.abs(np.asarray(frames[-1], float) - np.asarray(ends[1], float)).max() <= 1
+    with pytest.raises(ValueError, match="slerp"):
+        gan.interpolate("dcgan-faces", 1, 2, mode="cubic")
+    with pytest.raises(ValueError, match="not conditional"):
+        gan.interpolate("dcgan-faces", 1, 2, label_a=3)
+
+
+def test_slerp_keeps_latent_norms_typical():
+    a, b = gan.latent.seeded_latents(1, 2, 100)
+    path = gan.latent.interpolation_path(a, b, 9, "slerp")
+    assert (path.norm(dim=1) > 0.9 * min(a.norm(), b.norm())).all()
+    lerp_mid = gan.latent.interpolation_path(a, b, 9, "lerp")[4]
+    assert lerp_mid.norm() < path[4].norm()
+
+
+def _translator_with_fresh_weights(monkeypatch, tmp_path, name: str) -> None:
+    """Point `name` at freshly initialised weights saved in our format (no pretrained weights needed)."""
+    spec = get_spec(name)
+    torch.manual_seed(0)
+    g = gan.load_generator(name, pretrained=False)
+    weights.save_pretrained(g, tmp_path / name, name=name, family=spec.family, generator=spec.generator)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    gan._cached.cache_clear()
+
+
+@pytest.mark.parametrize("mode,size", [("RGBA", (40, 30)), ("L", (17, 64)), ("CMYK", (50, 50)), ("I;16", (32, 32)),
+                                       ("P", (8, 8)), ("1", (1, 1)), ("F", (20, 20)), ("LA", (30, 30))])
+def test_translate_accepts_any_mode_and_size_and_keeps_the_aspect_ratio(monkeypatch, tmp_path, mode, size):
+    _translator_with_fresh_weights(monkeypatch, tmp_path, "cyclegan-digits2mnist")
+    out = gan.translate("cyclegan-digits2mnist", Image.new(mode, size))
+    w, h = size
+    assert out.mode == "L"
+    assert max(out.size) >= 28 and abs(out.size[0] / out.size[1] - w / h) < 0.1
+
+
+def test_translate_applies_exif_rotation_and_first_frame_of_animations(monkeypatch, tmp_path):
+    _translator_with_fresh_weights(monkeypatch, tmp_path, "cyclegan-digits2mnist")
+    img = Image.new("RGB", (60, 30))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert gan.translate("cyclegan-digits2mnist", tmp_path / "rot.jpg").size == (30, 60)
+    frames = [Image.new("L", (28, 28), c) for c in (0, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert gan.translate("cyclegan-digits2mnist", tmp_path / "anim.gif").size == (28, 28)
+
+
+def test_translate_rejects_non_images_with_a_clear_value_error(monkeypatch, tmp_path):
+    _translator_with_fresh_weights(monkeypatch, tmp_path, "cyclegan-digits2mnist")
+    (tmp_path / "notes.png").write_text("not an image at all")
+    with pytest.raises(ValueError, match="not a readable image"):
+        gan.translate("cyclegan-digits2mnist", tmp_path / "notes.png")
+    with pytest.raises(ValueError, match="expected an image"):
+        gan.translate("cyclegan-digits2mnist", 42)
+    with pytest.raises(ValueError, match="use gan.sample"):
+        gan.translate("dcgan-faces", Image.new("RGB", (8, 8)))
+
+
+def test_translator_without_weights_explains_how_to_get_them(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "cyclegan-style_monet",
+                        dataclasses.replace(get_spec("cyclegan-style_monet"), sources=(Source("bundled", "nope"),)))
+    with pytest.raises(gan.WeightsUnavailableError, match="python -m gan train cyclegan-style_monet"):
+        gan.translate("cyclegan-style_monet", Image.new("RGB", (64, 64)))
+
+
+def test_light_background_drawings_are_inverted_like_mnist(monkeypatch, tmp_path):
+    _translator_with_fresh_weights(monkeypatch, tmp_path, "pix2pix-sketch2digit")
+    dark_on_light = Image.new("L", (64, 64), 255)
+    dark_on_light.paste(0, (20, 10, 40, 54))
+    light_on_dark = Image.new("L", (64, 64), 0)
+    light_on_dark.paste(255, (20, 10, 40, 54))
+    a = np.asarray(gan.translate("pix2pix-sketch2digit", dark_on_light), float)
+    b = np.asarray(gan.translate("pix2pix-sketch2digit", light_on_dark), float)
+    assert np.abs(a - b).max() <= 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_list_shows_every_model_and_offline_availability():
+    r = _cli("list")
+    assert r.returncode == 0, r.stderr
+    for name in REGISTRY:
+        assert name in r.stdout
+    line = next(l for l in r.stdout.splitlines() if l.startswith("dcgan-faces "))
+    assert " yes " in line
+
+
+def test_cli_sample_writes_a_real_face(tmp_path):
+    r = _cli("sample", "dcgan-faces", "--seed", "3", "-o", str(tmp_path / "face.png"))
+    assert r.returncode == 0, r.stderr
+    face = Image.open(tmp_path / "face.png")
+    assert face.size == (64, 64)
+    assert np.array_equal(np.asarray(face), np.asarray(gan.sample("dcgan-faces", seed=3)[0]))
+
+
+def test_cli_errors_are_one_clear_line_not_a_traceback():
+    r = _cli("sample", "dcgan-facez")
+    assert r.returncode == 1
+    assert "did you mean 'dcgan-faces'" in r.stderr and "Traceback" not in r.stderr
