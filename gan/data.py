@@ -334,7 +334,9 @@ class ImageFolderDataset(_SkipUnreadable):
         self.paths, bad = _split_readable(paths, self.root)
         self.skipped.extend(bad)
         if not self.paths:
-            raise ValueError(f"none of the {len(paths)} image files under {self.root} could be read; expected: {self.LAYOUT}")
+            raise ValueError(
+                f"none of the {len(paths)} image files under {self.root} could be read; expected: {self.LAYOUT}"
+            )
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -475,13 +477,17 @@ class UnalignedDataset(_UnpairedDataset):
     See `_UnpairedDataset` for how B is drawn. Corrupt files are skipped as in `ImageFolderDataset`.
     """
 
-    def __init__(self, root: str | Path, phase: str = "train", size: int = 256, channels: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | Path, phase: str = "train", size: int = 256, channels: int = 3, seed: int = 0
+    ) -> None:
         self.root = Path(root)
         layout = f"CycleGAN unaligned layout: {self.root}/{phase}A/ and {self.root}/{phase}B/ holding images"
         folders = [self.root / f"{phase}A", self.root / f"{phase}B"]
         for folder in folders:
             _require_images(folder, layout)
-        super().__init__(ImageFolderDataset(folders[0], size, channels), ImageFolderDataset(folders[1], size, channels), seed)
+        a = ImageFolderDataset(folders[0], size, channels)
+        b = ImageFolderDataset(folders[1], size, channels)
+        super().__init__(a, b, seed)
 
     @property
     def skipped(self) -> list[Path]:
@@ -735,7 +741,9 @@ def torchvision_dataset(
             f"and copy the '{root}' folder here."
         )
         if name == "mnist":
-            message += " Or use --data mnist-offline: 5,000 real MNIST digits bundled with the package, no network needed."
+            message += (
+                " Or use --data mnist-offline: 5,000 real MNIST digits bundled with the package, no network needed."
+            )
         raise DatasetUnavailableError(message) from err
 
     if classes is None:
@@ -758,8 +766,7 @@ def _unknown_data_error(data: str, task: str) -> ValueError:
             f"dataset {data!r} is for {other_task!r} models, not {task!r}; "
             f"valid keywords for {task!r}: {', '.join(valid)}, or a folder path"
         )
-    everything = [w for words in KEYWORDS.values() for w in words]
-    guess = difflib.get_close_matches(data, everything, n=1)
+    guess = difflib.get_close_matches(data, valid, n=1)
     hint = f" Did you mean {guess[0]!r}?" if guess else ""
     layouts = {
         "noise": "a folder of images",
@@ -815,7 +822,9 @@ def open_dataset(
             if classes is not None:
                 unknown = [c for c in classes if c not in MNIST_CLASSES]
                 if unknown or not classes:
-                    raise ValueError(f"unknown MNIST class(es) {unknown or classes}; valid names: {', '.join(MNIST_CLASSES)}")
+                    raise ValueError(
+                        f"unknown MNIST class(es) {unknown or classes}; valid names: {', '.join(MNIST_CLASSES)}"
+                    )
                 keep = torch.isin(labels, torch.tensor([int(c) for c in classes]))
                 images, labels = images[keep], labels[keep]
             return TensorImageDataset(images, labels, image_size, channels)
