@@ -114,7 +114,7 @@ _lock = threading.Lock()
 
 @functools.lru_cache(maxsize=16)
 def _cached(name: str, weights: str | None) -> nn.Module:
-    return load_generator(name, weights=weights)
+    return runtime.prepare(load_generator(name, weights=weights))  # the fast path, prepared once per model
 
 
 def _serving_generator(name: str, weights: str | Path | None) -> nn.Module:

@@ -1,40 +1,443 @@
-"""The fast inference path, chosen once: bf16 autocast where the hardware has native bf16.
+"""The fast inference path, chosen once per model when the serving cache loads it.
 
-On this project's CPUs (AMX / AVX-512 bf16) autocast runs the convolutional generators
-several times faster than fp32 at visually identical quality (see benchmarks/). Set
-``FORGER_PRECISION=fp32`` to turn it off.
+Three paths, picked by ``mode()``:
+
+- ``"bf16"``: bf16 autocast and channels_last, on GPUs with bf16 and on CPUs with AMX, where bf16
+  matrix units run several times faster than fp32.
+- ``"fp32"`` (the fast fp32 path): CPUs without AMX. AVX-512 bf16 alone gives no speed there (oneDNN's
+  bf16 convolutions measured about 2x *slower* than fp32 on such a CPU, see benchmarks/), so the
+  network stays in fp32 and is rewritten once (``prepare``): eval BatchNorm folded into the preceding
+  convolution or linear layer, the following ReLU / LeakyReLU / Tanh fused into oneDNN's kernel,
+  oneDNN weights prepacked once, channels_last activations, large stride-1 3x3 and 5x5 convolutions
+  computed with Winograd's minimal filtering (F(6x6, 3x3), F(4x4, 5x5)), and InstanceNorm / image-stats
+  BatchNorm and reflection padding done without layout copies. Same images as eager fp32 up to
+  rounding (benchmarks/RESULTS.md reports the pixel differences).
+- ``"eager"``: the model as written, in plain fp32.
+
+``FORGER_PRECISION`` chooses by hand: ``fp32`` gives the eager fp32 path (exactly the plain PyTorch
+result), ``bf16`` forces bf16 autocast, ``auto`` (the default) picks the fastest path for the hardware.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import math
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+MODES = ("eager", "fp32", "bf16")
+
+
+# ---------------------------------------------------------------------------- what the hardware has
 
 
 @functools.cache
-def cpu_has_native_bf16() -> bool:
+def _cpu_flags() -> frozenset[str]:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """The CPU has bf16 instructions (AMX or AVX-512 bf16); says nothing about their speed, see ``bf16_is_fast``."""
+    flags = _cpu_flags()
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def use_bf16(device: torch.device | str) -> bool:
-    if os.environ.get("FORGER_PRECISION", "").lower() == "fp32":
+@functools.cache
+def cpu_has_amx() -> bool:
+    """AMX tiles with bf16: the CPUs where bf16 is several times faster than fp32."""
+    if "amx_bf16" not in _cpu_flags():
         return False
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(check()) if check is not None else True
+
+
+def bf16_is_fast(device: torch.device | str) -> bool:
+    """bf16 autocast beats fp32 here: a GPU with bf16, or a CPU with AMX."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_native_bf16()
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_amx()
+
+
+def _fused_fp32_available() -> bool:
+    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+
+
+# ---------------------------------------------------------------------------- the chosen path
+
+
+def mode(device: torch.device | str = "cpu") -> str:
+    """'bf16', 'fp32' (the rewritten fast fp32 path) or 'eager' for ``device``; see the module docstring."""
+    device = torch.device(device)
+    asked = os.environ.get("FORGER_PRECISION", "auto").strip().lower() or "auto"
+    if asked == "fp32":
+        return "eager"
+    if asked == "bf16":
+        if device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return "bf16"
+        if device.type == "cpu":
+            return "bf16"  # runs everywhere; fast only with AMX
+    elif asked != "auto":
+        log.warning("FORGER_PRECISION=%r is not one of auto, fp32, bf16; using auto", asked)
+    if bf16_is_fast(device):
+        return "bf16"
+    if device.type == "cpu" and _fused_fp32_available():
+        return "fp32"
+    return "eager"
+
+
+def use_bf16(device: torch.device | str) -> bool:
+    return mode(device) == "bf16"
 
 
 def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on devices with native bf16, else a no-op."""
+    """bf16 autocast when the chosen path is bf16, else a no-op."""
     device = torch.device(device)
     if use_bf16(device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """Make ``model`` (a generator in eval mode) ready for serving on the chosen path, once.
+
+    The model is changed in place and returned: 'eager' leaves it as it is; 'bf16' makes it
+    channels_last; 'fp32' rewrites its layers (module indices are kept, so ``features`` and
+    slicing of ``nn.Sequential`` still work). Parameters and ``state_dict`` are untouched.
+    """
+    model.eval().requires_grad_(False)
+    chosen = mode(device)
+    if chosen == "bf16":
+        return model.to(memory_format=torch.channels_last)
+    if chosen == "fp32":
+        _rewrite(model)
+    return model
+
+
+# ---------------------------------------------------------------------------- the fp32 rewrite
+
+_ACTS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.LeakyReLU: "leaky_relu"}
+WINOGRAD_MIN_CHANNELS = 64  # smaller convolutions gain too little from Winograd to pay for its transforms
+
+
+def _act(module: nn.Module | None) -> tuple[str, list[float]] | None:
+    kind = _ACTS.get(type(module))
+    if kind is None:
+        return None
+    return kind, ([float(module.negative_slope)] if kind == "leaky_relu" else [])
+
+
+def _apply_act(x: torch.Tensor, act: tuple[str, list[float]] | None) -> torch.Tensor:
+    if act is None:
+        return x
+    kind, scalars = act
+    if kind == "relu":
+        return x.relu_()
+    if kind == "leaky_relu":
+        return F.leaky_relu_(x, scalars[0])
+    return x.tanh_()
+
+
+def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Module, out_dim: int
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """w' = w * gamma / sqrt(var + eps) along the output dim; b' = (b - mean) * that + beta."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else torch.rsqrt(bn.running_var + bn.eps)
+    shift = (bn.bias if bn.affine else 0) - bn.running_mean * scale
+    shape = [1] * weight.dim()
+    shape[out_dim] = -1
+    return weight * scale.reshape(shape), (shift if bias is None else bias * scale + shift)
+
+
+def _foldable_bn(module: nn.Module | None) -> bool:
+    return type(module) in (nn.BatchNorm1d, nn.BatchNorm2d) and module.track_running_stats \
+        and module.running_mean is not None
+
+
+def _reflect_pad_nhwc(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Reflection padding of a (N, H, W, C) tensor by p on each side, (N, H+2p, W+2p, C), one pass."""
+    n, h, w, c = x.shape
+    out = x.new_empty(n, h + 2 * p, w + 2 * p, c)
+    out[:, p:p + h, p:p + w] = x
+    for i in range(1, p + 1):
+        out[:, p:p + h, p - i] = x[:, :, i]
+        out[:, p:p + h, p + w - 1 + i] = x[:, :, w - 1 - i]
+    for i in range(1, p + 1):
+        out[:, p - i] = out[:, p + i]
+        out[:, p + h - 1 + i] = out[:, p + h - 1 - i]
+    return out
+
+
+def _pad_nhwc(x: torch.Tensor, top: int, bottom: int, left: int, right: int, reflect: bool) -> torch.Tensor:
+    """Pad a (N, H, W, C) tensor: reflection by ``top`` (== bottom == left == right) or zeros on each side."""
+    if reflect:
+        return _reflect_pad_nhwc(x, top)
+    if not (top or bottom or left or right):
+        return x
+    return F.pad(x, (0, 0, left, right, top, bottom))
+
+
+class ReflectionPadCL(nn.Module):
+    """ReflectionPad2d for channels_last activations (PyTorch's kernel copies to NCHW and back)."""
+
+    def __init__(self, padding: int) -> None:
+        super().__init__()
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xh = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (N, H, W, C)
+        return _reflect_pad_nhwc(xh, self.padding).permute(0, 3, 1, 2)
+
+
+class FusedConv(nn.Module):
+    """Conv2d / ConvTranspose2d with an eval BatchNorm folded in and ReLU / LeakyReLU / Tanh fused, run by
+    oneDNN on channels_last activations with weights prepacked once."""
+
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.Module | None = None,
+                 act: tuple[str, list[float]] | None = None, pad: int = 0) -> None:
+        super().__init__()
+        self.transposed = isinstance(conv, nn.ConvTranspose2d)
+        weight, bias = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
+        if bn is not None:
+            weight, bias = _fold_bn(weight, bias, bn, out_dim=1 if self.transposed else 0)
+        self.attr, self.scalars = act if act is not None else ("none", [])
+        self.padding, self.stride = list(conv.padding), list(conv.stride)
+        self.dilation, self.groups = list(conv.dilation), conv.groups
+        self.output_padding = list(getattr(conv, "output_padding", (0, 0)))
+        self.reflect = pad  # a ReflectionPad2d(pad) folded in front
+        weight = weight.contiguous(memory_format=torch.channels_last)
+        if self.transposed:
+            self.packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
+                weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, None)
+        else:
+            self.packed = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, self.padding, self.stride, self.dilation, self.groups, None)
+        self.bias = None if bias is None else bias.contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.reflect:
+            x = _reflect_pad_nhwc(x.permute(0, 2, 3, 1), self.reflect).permute(0, 3, 1, 2)
+        if self.transposed:
+            return torch.ops.mkldnn._convolution_transpose_pointwise(
+                x, self.packed, self.bias, self.padding, self.output_padding, self.stride, self.dilation,
+                self.groups, self.attr, self.scalars, None)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, self.packed, self.bias, self.padding, self.stride, self.dilation, self.groups, self.attr,
+            self.scalars, None)
+
+
+class FusedLinear(nn.Module):
+    """Linear with an eval BatchNorm1d folded in and ReLU / LeakyReLU / Tanh applied in place."""
+
+    def __init__(self, linear: nn.Linear, bn: nn.Module | None = None,
+                 act: tuple[str, list[float]] | None = None) -> None:
+        super().__init__()
+        weight, bias = linear.weight.detach(), None if linear.bias is None else linear.bias.detach()
+        if bn is not None:
+            weight, bias = _fold_bn(weight, bias, bn, out_dim=0)
+        self.weight, self.bias, self.act = weight.contiguous(), bias, act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _apply_act(F.linear(x, self.weight, self.bias), self.act)
+
+
+# Interpolation points of the Winograd transforms (Lavin & Gray 2016); infinity is the last point.
+_WINOGRAD_POINTS = {6: (0, 1, -1, 2, -2), 8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
+
+
+def winograd_matrices(m: int, r: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cook-Toom matrices (AT (m, a), G (a, r), BT (a, a)), a = m + r - 1, computed exactly in fractions:
+    the 1-D correlation y = g * d of length m is AT @ ((G @ g) * (BT @ d))."""
+    alpha = m + r - 1
+    points = [Fraction(p) for p in _WINOGRAD_POINTS[alpha]]
+    n = len(points)
+
+    def poly(roots: list[Fraction]) -> list[Fraction]:  # coefficients, lowest power first, of prod (x - root)
+        coef = [Fraction(1)]
+        for root in roots:
+            coef = [Fraction(0)] + coef
+            for i in range(len(coef) - 1):
+                coef[i] -= root * coef[i + 1]
+        return coef + [Fraction(0)] * (alpha - len(coef))
+
+    at = [[p ** i for p in points] + [Fraction(int(i == m - 1))] for i in range(m)]
+    f = [math.prod((points[j] - points[k] for k in range(n) if k != j), start=Fraction(1)) for j in range(n)]
+    g = [[points[j] ** k / f[j] for k in range(r)] for j in range(n)] + [[Fraction(int(k == r - 1)) for k in range(r)]]
+    bt = [poly([points[k] for k in range(n) if k != j]) for j in range(n)] + [poly(points)]
+    return tuple(torch.tensor([[float(v) for v in row] for row in mat], dtype=torch.float64) for mat in (at, g, bt))
+
+
+class WinogradConv(nn.Module):
+    """A stride-1 square convolution by Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray 2016).
+
+    Per output tile of m x m pixels it multiplies (m + r - 1)^2 instead of m^2 r^2 times: F(4x4, 3x3)
+    does 2.25 multiplications per output instead of 9, F(6x6, 3x3) 1.78, F(4x4, 5x5) 4 instead of 25. The input tiles
+    and the output are transformed with small exact matrices; the products are one batched GEMM.
+    Zero or reflection padding, bias and a ReLU / LeakyReLU are folded in; channels_last in and out.
+    """
+
+    CHUNK_BYTES = 8 << 20  # transformed input per batch chunk: keeps the working set in cache
+
+    def __init__(self, conv: nn.Conv2d, m: int = 4, act: tuple[str, list[float]] | None = None,
+                 pad: int | None = None, reflect: bool = False, bn: nn.Module | None = None) -> None:
+        super().__init__()
+        r = conv.kernel_size[0]
+        self.m, self.r, self.alpha = m, r, m + r - 1
+        at, g, bt = winograd_matrices(m, r)
+        weight, bias = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
+        if bn is not None:
+            weight, bias = _fold_bn(weight, bias, bn, out_dim=0)
+        k, c = weight.shape[:2]
+        # G w G^T for every (output, input) channel pair, as one GEMM on flattened kernels: (K, C, a^2)
+        u = (weight.double().reshape(k * c, r * r) @ torch.kron(g, g).T).float().view(k, c, self.alpha ** 2)
+        self.u = u.permute(2, 1, 0).contiguous()  # (a^2, C, K)
+        self.bb = torch.kron(bt, bt).float()  # (a^2, a^2): the 2-D input transform on flattened tiles
+        self.aa = torch.kron(at, at).float()  # (m^2, a^2): the 2-D output transform
+        self.bias = torch.zeros(k) if bias is None else bias.float().contiguous()
+        self.pad = conv.padding[0] if pad is None else pad
+        self.reflect, self.act = reflect, act
+
+    @staticmethod
+    def supports(conv: nn.Module) -> bool:
+        return (type(conv) is nn.Conv2d and conv.kernel_size in ((3, 3), (5, 5)) and conv.stride == (1, 1)
+                and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+                and isinstance(conv.padding, tuple) and conv.padding[0] == conv.padding[1]
+                and min(conv.in_channels, conv.out_channels) >= WINOGRAD_MIN_CHANNELS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, r, a = self.m, self.r, self.alpha
+        xh = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (N, H, W, C)
+        n, h, w, c = xh.shape
+        p = self.pad
+        ho, wo = h + 2 * p - r + 1, w + 2 * p - r + 1
+        th, tw = -(-ho // m), -(-wo // m)  # tiles down and across
+        if self.reflect:
+            xh = _reflect_pad_nhwc(xh, p)
+            xh = _pad_nhwc(xh, 0, th * m + r - 1 - xh.shape[1], 0, tw * m + r - 1 - xh.shape[2], False)
+        else:
+            xh = _pad_nhwc(xh, p, th * m + r - 1 - h - p, p, tw * m + r - 1 - w - p, False)
+        k = self.u.shape[2]
+        out = x.new_empty(n, ho, wo, k)
+        step = max(1, self.CHUNK_BYTES // (a * a * th * tw * max(c, k) * 4))
+        for i in range(0, n, step):
+            chunk = xh[i:i + step]
+            nb = chunk.shape[0]
+            tiles = nb * th * tw
+            d = chunk.unfold(1, a, m).unfold(2, a, m)  # (nb, th, tw, C, a, a), a view of overlapping tiles
+            d = d.permute(0, 1, 2, 4, 5, 3).reshape(tiles, a * a, c)  # (T, a^2, C)
+            v = torch.matmul(self.bb, d)  # (T, a^2, C)
+            prod = torch.bmm(v.transpose(0, 1), self.u)  # (a^2, T, K)
+            y = torch.matmul(self.aa, prod.transpose(0, 1))  # (T, m^2, K)
+            y = y.view(nb, th, tw, m, m, k).permute(0, 1, 3, 2, 4, 5).reshape(nb, th * m, tw * m, k)
+            torch.add(y[:, :ho, :wo], self.bias, out=out[i:i + nb])
+        return _apply_act(out, self.act).permute(0, 3, 1, 2)
+
+
+class InstanceStatsNorm(nn.Module):
+    """InstanceNorm2d (no affine), or BatchNorm with the batch's own statistics (pix2pix at inference),
+    on channels_last activations: batch norm's channels_last kernel does it in one pass (PyTorch's
+    instance norm copies to NCHW and back), and a following ReLU is applied in place."""
+
+    def __init__(self, norm: nn.Module, per_image: bool, act: tuple[str, list[float]] | None = None) -> None:
+        super().__init__()
+        self.dims = (2, 3) if per_image else (0, 2, 3)
+        self.eps = norm.eps
+        affine = getattr(norm, "affine", False) and norm.weight is not None
+        self.weight = norm.weight.detach() if affine else None
+        self.bias = norm.bias.detach() if affine else None
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.dims == (2, 3) and x.shape[0] > 1:  # several images: PyTorch's own instance norm
+            out = F.instance_norm(x, None, None, self.weight, self.bias, eps=self.eps)
+        else:  # one image (or the batch's statistics): batch norm's channels_last kernel, in one pass
+            out = F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        return _apply_act(out, self.act)
+
+
+def _is_instance_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.InstanceNorm2d) and not module.affine and not module.track_running_stats
+
+
+def _is_image_stats_bn(module: nn.Module) -> bool:
+    from gan.models.pix2pix import ImageStatsBatchNorm2d
+
+    return type(module) is ImageStatsBatchNorm2d
+
+
+def _rewrite_sequential(seq: nn.Sequential) -> None:
+    """Rewrite runs of layers inside one Sequential; replaced layers become Identity so indices stay."""
+    mods = list(seq)
+    i = 0
+
+    def at(j: int) -> nn.Module | None:
+        return mods[j] if j < len(mods) else None
+
+    while i < len(mods):
+        layer = mods[i]
+        pad = 0
+        start = i
+        if isinstance(layer, nn.ReflectionPad2d) and isinstance(at(i + 1), nn.Conv2d) \
+                and len(set(layer.padding)) == 1 and at(i + 1).padding in ((0, 0), "valid"):
+            pad = layer.padding[0]
+            i += 1
+            layer = mods[i]
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and layer.padding_mode == "zeros" \
+                and not isinstance(layer.padding, str):
+            j = i + 1
+            bn = at(j) if _foldable_bn(at(j)) and type(at(j)) is nn.BatchNorm2d else None
+            j += bn is not None
+            act = _act(at(j))
+            j += act is not None
+            if WinogradConv.supports(layer) and (pad == 0 or layer.padding == (0, 0)):
+                m = 6 if layer.kernel_size == (3, 3) else 4  # F(6x6, 3x3) and F(4x4, 5x5): 8x8 tiles
+                new: nn.Module = WinogradConv(layer, m=m, act=act, bn=bn, pad=pad or None, reflect=bool(pad))
+            else:
+                new = FusedConv(layer, bn, act, pad=pad)
+            seq[start] = new
+            for k in range(start + 1, j):
+                seq[k] = nn.Identity()
+            i = j
+            continue
+        if isinstance(layer, nn.ReflectionPad2d) and len(set(layer.padding)) == 1:
+            seq[i] = ReflectionPadCL(layer.padding[0])
+        elif type(layer) is nn.Linear:
+            bn = at(i + 1) if _foldable_bn(at(i + 1)) and type(at(i + 1)) is nn.BatchNorm1d else None
+            j = i + 1 + (bn is not None)
+            act = _act(at(j))
+            j += act is not None
+            seq[i] = FusedLinear(layer, bn, act)
+            for k in range(i + 1, j):
+                seq[k] = nn.Identity()
+            i = j
+            continue
+        elif _is_instance_norm(layer) or _is_image_stats_bn(layer):
+            act = _act(at(i + 1)) if isinstance(at(i + 1), nn.ReLU) else None
+            seq[i] = InstanceStatsNorm(layer, per_image=_is_instance_norm(layer), act=act)
+            if act is not None:
+                seq[i + 1] = nn.Identity()
+                i += 1
+        i += 1
+
+
+def _rewrite(model: nn.Module) -> None:
+    for module in list(model.modules()):
+        if isinstance(module, nn.Sequential):
+            _rewrite_sequential(module)

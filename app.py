@@ -1,0 +1,664 @@
+"""Forger, the Gradio app: sample, interpolate, translate and train classic GANs in the browser.
+
+UI only. Every event is wired to a small handler below that turns UI values into a call of
+the package (``gan`` and ``gan.app_helpers``) and errors into a clear message; models are
+loaded lazily and cached by name inside ``gan``. Each browser session keeps its own state in a
+``gr.State`` (its run folders, trained models and the stop switch of its training), so two
+users never see each other's runs. Every event has an ``api_name``: everything the UI does can
+be done with ``gradio_client``.
+
+Run it with ``python app.py`` (http://127.0.0.1:7860); on Hugging Face Spaces it runs unchanged.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+import gan
+import gan.data
+from gan import app_helpers as H
+from gan.app_helpers import MAX_SLIDERS, Session
+
+log = logging.getLogger("forger.app")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "docs" / "examples"
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 50_000  # a training run in the app is at most this long
+MAX_BATCH = 512
+INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
+INFER_LIMIT = 4
+INFER_KW: dict[str, Any] = dict(concurrency_id=INFER, concurrency_limit=INFER_LIMIT)
+TRAIN = "train"  # concurrency group of training runs: at most TRAIN_LIMIT at once, the rest wait in the queue
+TRAIN_LIMIT = 1
+UI_EVERY_S = 0.5  # training: refresh the live view at most this often
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
+CSS = """
+#sample-image img, #interp-gif img { image-rendering: pixelated; }
+.slider-grid { gap: 6px 12px; }
+"""
+LAUNCH_KWARGS: dict[str, Any] = dict(theme=THEME, css=CSS, max_file_size="200mb")
+
+# Errors a user can act on: shown as a message, never as a traceback.
+USER_ERRORS = (gan.WeightsUnavailableError, gan.CheckpointMismatchError, gan.UnknownModelError, ValueError,
+               FileNotFoundError, NotADirectoryError, gan.data.DatasetUnavailableError)
+
+
+def _session(state: Any) -> Session | None:
+    return state if isinstance(state, Session) else None
+
+
+def _fail(error: BaseException, name: str | None = None) -> str:
+    """Log, toast and return the Markdown message for an error."""
+    if isinstance(error, USER_ERRORS):
+        log.info("user error: %s", error)
+    else:
+        log.exception("unexpected error")
+    message = H.user_message(error, name)
+    short = message.split("\n", 1)[0].replace("**", "")
+    gr.Warning(short[:300])
+    return "⚠️ " + message
+
+
+def _name_of(key: str, session: Session | None, task: str) -> str | None:
+    try:
+        return H.resolve_model(key, session, task)[0]
+    except Exception:
+        return None
+
+
+def _dropdown(task: str, session: Session | None, value: str | None) -> dict:
+    choices = H.model_choices(task, session)
+    values = [v for _, v in choices]
+    return gr.update(choices=choices, value=value if value in values else (values[0] if values else None))
+
+
+def _status_for(key: str, session: Session | None, task: str) -> str:
+    name, weights = H.resolve_model(key, session, task)
+    if weights is not None:
+        return f"**{name}**, trained in this session (`{weights.parent.parent.name}`)."
+    return H.model_status(name)
+
+
+def _class_choices(name: str | None = None) -> list[tuple[str, int]]:
+    """Digit-picker choices: the classes of ``name``, or of the conditional model with the most classes."""
+    specs = [gan.registry.get_spec(name)] if name else [gan.registry.get_spec(n) for n in H.noise_models()]
+    classes = max((s.classes for s in specs), key=len, default=())
+    return [(c, i) for i, c in enumerate(classes)]
+
+
+def _default_model(task: str) -> str:
+    names = H.noise_models() if task == "noise" else H.translate_models()
+    preferred = "dcgan-faces" if task == "noise" else "pix2pix-sketch2digit"
+    offline = [n for n in names if H.availability(n) == "offline"]
+    if preferred in offline or not offline:
+        return preferred
+    return offline[0]
+
+
+# ---------------------------------------------------------------------------- Sample
+
+
+def _named_sliders(fn):
+    """Name the ``*sliders_and_state`` parameters of a Sample handler in its signature (``edit_0`` ...
+    ``edit_31``, then ``state``) so that the API docs and gradio_client show real names, not param_N."""
+    import inspect
+
+    sig = inspect.signature(fn)
+    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    edits = [inspect.Parameter(f"edit_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0.0, annotation=float)
+             for i in range(MAX_SLIDERS)]
+    state = inspect.Parameter("state", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Any)
+    fn.__signature__ = sig.replace(parameters=[*fixed, *edits, state])
+    return fn
+
+
+def _slider_updates(name: str | None) -> list[dict]:
+    labels = H.slider_labels(name) if name else []
+    return [gr.update(visible=i < len(labels), label=labels[i] if i < len(labels) else f"z[{i}]", value=0)
+            for i in range(MAX_SLIDERS)]
+
+
+def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: list[float],
+            session: Session | None, n: int = 1) -> tuple[Any, Any, str]:
+    """(display image, PNG path, status) for the Sample tab; a message instead of an image on errors."""
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "noise")
+        seed = int(seed or 0)
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"the seed must be between 0 and {MAX_SEED}, got {seed}")
+        label = None if digit in (None, "") else int(digit)
+        images = H.render_sample(name, seed, truncation=float(truncation), label=label, edits=edits,
+                                 weights=weights, n=n)
+        picture = images[0] if n == 1 else H.make_grid(images)
+        shown = H.enlarge(picture, H.DISPLAY_SIDE if n == 1 else 2 * H.DISPLAY_SIDE)
+        return shown, str(H.save_png(picture)), _status_for(model_key, session, "noise")
+    except Exception as e:  # noqa: BLE001 - every error becomes a message
+        return None, None, _fail(e, name)
+
+
+def sample_model_changed(model_key: str, seed: float, truncation: float, state: Any = None) -> tuple:
+    """Model picked: show its sliders (reset to 0) and its digit picker, and render its image:
+    (status, digit, *sliders, image, PNG path)."""
+    session = _session(state)
+    name = _name_of(model_key, session, "noise")
+    spec = gan.registry.get_spec(name) if name else None
+    cond = bool(spec and spec.conditional)
+    digit = gr.update(visible=cond, choices=_class_choices(name) if cond else _class_choices(), value=0)
+    image, png, status = _render(model_key, seed, truncation, 0, [], session)
+    return (status, digit, *_slider_updates(name), image, png)
+
+
+@_named_sliders
+def sample_image(model_key: str, seed: float, truncation: float, digit: Any, *sliders_and_state: Any) -> tuple:
+    """The image of (model, seed, truncation, digit, slider values): (image, PNG path, status)."""
+    *edits, state = sliders_and_state
+    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state))
+
+
+@_named_sliders
+def random_sample(model_key: str, truncation: float, digit: Any, *sliders_and_state: Any) -> tuple:
+    """A random seed and its image: (seed, image, PNG path, status)."""
+    seed = random.randint(0, 999_999)
+    return (seed, *sample_image(model_key, seed, truncation, digit, *sliders_and_state))
+
+
+def reset_sliders(model_key: str, seed: float, truncation: float, digit: Any, state: Any = None) -> tuple:
+    """All latent sliders back to 0, and the image without edits: (*sliders, image, PNG path, status)."""
+    return (*[0] * MAX_SLIDERS, *_render(model_key, seed, truncation, digit, [], _session(state)))
+
+
+@_named_sliders
+def sample_grid(model_key: str, seed: float, truncation: float, digit: Any, n: float,
+                *sliders_and_state: Any) -> tuple:
+    """A grid of n variations (seed's first n latents, same edits): (grid image, PNG path, status)."""
+    *edits, state = sliders_and_state
+    n = max(1, min(int(n or 16), 64))
+    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state), n=n)
+
+
+# ---------------------------------------------------------------------------- Interpolate
+
+
+def interpolate_model_changed(model_key: str, state: Any = None) -> tuple:
+    """Model picked: show digit A and B for conditional models: (status, digit A, digit B)."""
+    session = _session(state)
+    name = _name_of(model_key, session, "noise")
+    spec = gan.registry.get_spec(name) if name else None
+    cond = bool(spec and spec.conditional)
+    choices = _class_choices(name) if cond else _class_choices()
+    try:
+        status = _status_for(model_key, session, "noise")
+    except Exception as e:  # noqa: BLE001
+        status = _fail(e, name)
+    return (status, gr.update(visible=cond, choices=choices, value=0),
+            gr.update(visible=cond, choices=choices, value=min(1, len(choices) - 1)))
+
+
+def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, digit_b: Any, frames: float,
+                    mode: str, state: Any = None) -> tuple:
+    """Frames from seed A to seed B: (strip image, GIF path for display, GIF path for download, status)."""
+    session = _session(state)
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "noise")
+        spec = gan.registry.get_spec(name)
+        steps = int(frames or 8)
+        if not 2 <= steps <= 64:
+            raise ValueError(f"the number of frames must be between 2 and 64, got {steps}")
+        if mode not in ("slerp", "lerp"):
+            raise ValueError(f"unknown interpolation {mode!r}: choose slerp or lerp")
+        seeds = [int(seed_a or 0), int(seed_b or 0)]
+        if not all(0 <= s <= MAX_SEED for s in seeds):
+            raise ValueError(f"seeds must be between 0 and {MAX_SEED}")
+        labels = {}
+        if spec.conditional:
+            labels = dict(label_a=int(digit_a or 0), label_b=int(digit_b or 0))
+        images = H.remember_failure(name, weights, lambda: gan.interpolate(
+            name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels))
+        strip = H.make_grid(images, columns=len(images))
+        gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
+        return H.enlarge(strip, 128 * len(images)), gif, gif, _status_for(model_key, session, "noise")
+    except Exception as e:  # noqa: BLE001
+        return None, None, None, _fail(e, name)
+
+
+# ---------------------------------------------------------------------------- Translate
+
+
+def translate_model_changed(model_key: str, state: Any = None) -> tuple:
+    """Model picked: its status (how to get weights when it has none) and the sketchpad for sketch2digit."""
+    session = _session(state)
+    name = _name_of(model_key, session, "translate")
+    try:
+        status = _status_for(model_key, session, "translate")
+    except Exception as e:  # noqa: BLE001
+        status = _fail(e, name)
+    return status, gr.update(visible=name == "pix2pix-sketch2digit")
+
+
+def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "translate")
+        if image is None:
+            raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
+        picture = H.open_upload(image)
+        out = H.remember_failure(name, weights, lambda: gan.translate(name, picture, weights=weights))
+        return H.enlarge(out), _status_for(model_key, session, "translate")
+    except Exception as e:  # noqa: BLE001
+        return None, _fail(e, name)
+
+
+def translate_tab(model_key: str, image: Any, state: Any = None) -> tuple:
+    """Translate an uploaded / webcam / pasted image: (output image, status).
+
+    ``image`` is a file path or Gradio's file payload (the event skips Gradio's own image
+    decoding so that a broken or huge file gets our clear message)."""
+    return _translate(model_key, image, _session(state))
+
+
+def translate_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
+    """Translate the sketchpad drawing: (output image, status)."""
+    try:
+        drawing = H.sketch_image(sketch)
+    except Exception as e:  # noqa: BLE001
+        return None, _fail(e)
+    if drawing is None:
+        return None, "Draw a digit on the sketchpad first."
+    return _translate(model_key, drawing, _session(state))
+
+
+# ---------------------------------------------------------------------------- Train
+
+
+def train_model_changed(model: str) -> tuple:
+    """Model picked: its default data and a line about it: (data choice, status)."""
+    try:
+        spec = gan.registry.get_spec(model)
+    except Exception as e:  # noqa: BLE001
+        return gr.update(), _fail(e)
+    data = H.default_train_data(model)
+    hint = f"Default data: `{spec.data}`." if data != "folder" else f"Data: a folder, {spec.data}."
+    return data, f"**{model}**: {spec.description} {hint}"
+
+
+def train_data_changed(data: str) -> tuple:
+    """Data picked: show the folder box or the zip upload: (folder, zip)."""
+    return gr.update(visible=data == "folder"), gr.update(visible=data == "zip")
+
+
+def _int_or_none(value: Any, what: str, lo: int, hi: int) -> int | None:
+    """A whole number in [lo, hi]; empty or 0 (an empty gr.Number) -> None."""
+    if value in (None, "") or float(value) == 0:
+        return None
+    number = float(value)
+    if number != int(number) or not lo <= number <= hi:
+        raise ValueError(f"{what} must be a whole number between {lo} and {hi}, got {value}")
+    return int(number)
+
+
+def _train_data(data: str, folder: str, zip_file: Any, session: Session) -> str:
+    if data == "folder":
+        return str(H.data_folder(folder))
+    if data == "zip":
+        path = H.upload_path(zip_file)
+        if not path:
+            raise ValueError("upload a zip of images first (or choose another data source)")
+        return str(H.safe_extract_zip(Path(path), session.new_data_dir()))
+    if data not in {v for _, v in H.train_data_choices()}:
+        raise ValueError(f"unknown data choice {data!r}")
+    return data
+
+
+def _plot(history: list[tuple[int, dict[str, float]]]) -> pd.DataFrame | None:
+    """Losses as a long table (step, loss, value) with 'loss' a string column (a colour category).
+
+    None before the first step: Gradio 6.31's plot stops drawing lines after it was sent an empty table."""
+    rows = H.loss_rows(history)
+    if not rows["step"]:
+        return None
+    return pd.DataFrame({"step": pd.Series(rows["step"], dtype="int64"), "loss": pd.Series(rows["loss"], dtype=str),
+                         "value": pd.Series(rows["value"], dtype="float64")})
+
+
+def _grid(grid: Any) -> Any:
+    """A training sample grid, enlarged for display; no change when the event has none."""
+    return gr.update() if grid is None else H.enlarge(grid, 480)
+
+
+def _trained_updates(session: Session, value: str | None = None) -> tuple:
+    """Dropdown updates after training: Sample, Interpolate, Translate and the session's own runs."""
+    runs = [(t.label, t.key) for t in session.trained.values()]
+    return (gr.update(choices=H.model_choices("noise", session)),
+            gr.update(choices=H.model_choices("noise", session)),
+            gr.update(choices=H.model_choices("translate", session)),
+            gr.update(choices=runs, value=value if value is not None else (runs[-1][1] if runs else None)))
+
+
+def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, batch_size: float, lr: float,
+              state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+    """Train a model, streaming (session, grid, losses, progress, status, weights zip, 4 dropdowns).
+
+    Stop sets the session's stop switch: the trainer saves a checkpoint, exports the weights,
+    and the run ends here with them selectable in Sample / Interpolate / Translate for this session."""
+    from gan.train import TrainConfig, train
+
+    session = _session(state) or Session()
+
+    def view(**changes: Any) -> tuple:
+        """The outputs, unchanged (gr.update()) except those given: grid, plot, progress, status,
+        weights_zip and dropdowns (4 updates)."""
+        out = {k: changes.get(k, gr.update()) for k in ("grid", "plot", "progress", "status", "weights_zip")}
+        return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4))
+
+    if session.running:
+        yield view(status="⚠️ **A training run is already in progress in this session.** Stop it first.")
+        return
+    try:
+        gan.registry.get_spec(model)
+        total = _int_or_none(steps, "steps", 1, MAX_STEPS) or 300
+        batch = _int_or_none(batch_size, "batch size", 1, MAX_BATCH)
+        rate = None if lr in (None, "") or float(lr) == 0 else float(lr)
+        if rate is not None and not 0 < rate <= 1:
+            raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
+        dataset = _train_data(data, folder, zip_file, session)
+        run_dir = session.new_run_dir(model)
+        config = TrainConfig(model=model, data=dataset, steps=total, batch_size=batch, lr=rate, out=run_dir,
+                             classes=H.train_classes(model, data), sample_every=max(5, min(200, total // 20)),
+                             checkpoint_every=max(50, total // 4))
+        session.stop.clear()
+        session.running = True
+        H.remember_browser_session(request.session_hash if request else None, session)
+        events = train(config, stop=session.stop)
+    except Exception as e:  # noqa: BLE001 - a missing dataset, a bad zip, a wrong value
+        session.running = False
+        yield view(status=_fail(e, model))
+        return
+
+    history: list[tuple[int, dict[str, float]]] = []
+    started = last = time.monotonic()
+    yield view(progress=H.progress_text(0, total, {}, 0), status=f"Training **{model}** on `{data}`…",
+               plot=_plot(history))
+    try:
+        for event in events:
+            if event.losses:
+                history.append((event.step, event.losses))
+            now = time.monotonic()
+            if not event.done:
+                if event.grid is None and now - last < UI_EVERY_S:
+                    continue
+                last = now
+                yield view(grid=_grid(event.grid), plot=_plot(history),
+                           progress=H.progress_text(event.step, event.total, event.losses, now - started))
+                continue
+            # done: register the exported weights for this session only
+            entries = [session.add_trained(run_dir, folder, event.step) for folder in H.exported_weights(run_dir)]
+            own = next((t for t in entries if t.name == model), entries[0] if entries else None)
+            if own is None:
+                raise RuntimeError(f"the run ended without exported weights in {run_dir}")
+            folders = [t.weights for t in entries]
+            archive = H.zip_folder(folders[0] if len(folders) == 1 else run_dir / "weights")
+            where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
+            status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
+                      f"“{own.label}” (this session only); download them below or push them to the Hub.")
+            yield view(grid=_grid(event.grid), plot=_plot(history),
+                       progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True),
+                       status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
+    except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
+        session.stop.set()
+        for _ in events:
+            pass
+        raise
+    except Exception as e:  # noqa: BLE001 - losses not finite, out of memory, ...
+        yield view(status=_fail(e, model))
+    finally:
+        session.running = False
+
+
+def stop_training(state: Any = None) -> str:
+    """Stop this session's training run; it saves a checkpoint and exports the weights. Returns a status line."""
+    session = _session(state)
+    if session is None or not session.running:
+        return "No training run is in progress in this session."
+    session.stop.set()
+    return "Stopping… the run saves a checkpoint and exports its weights."
+
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def push_weights(run_key: str, repo_id: str, token: str, private: bool, state: Any = None) -> str:
+    """Push one of this session's trained models to the Hugging Face Hub with the user's token; a status line."""
+    session = _session(state)
+    try:
+        if session is None or not session.trained:
+            raise ValueError("train a model first: only weights trained in this session can be pushed")
+        entry = session.trained.get(run_key or "")
+        if entry is None:
+            raise ValueError("choose one of your trained models")
+        repo_id = (repo_id or "").strip()
+        if not REPO_ID.match(repo_id):
+            raise ValueError(f"the repo id must look like 'your-name/model-name', got {repo_id!r}")
+        token = (token or "").strip()
+        if not token:
+            raise ValueError("paste a Hugging Face write token (huggingface.co/settings/tokens); "
+                             "the app never uses a token of its own")
+        url = gan.weights.push_to_hub(entry.weights, repo_id, token=token, private=bool(private))
+        return f"✅ Pushed `{entry.name}` to [{repo_id}]({url})."
+    except Exception as e:  # noqa: BLE001 - a network or auth error must not leak the token
+        message = str(e).replace(token, "***") if token else str(e)
+        return _fail(ValueError(message) if isinstance(e, ValueError) else RuntimeError(message))
+
+
+def page_load(state: Any = None) -> tuple:
+    """On page load: refresh the model lists (weights may have appeared since start) and show a first sample."""
+    session = _session(state)
+    sample_key = _default_model("noise")
+    return (_dropdown("noise", session, sample_key), _dropdown("noise", session, sample_key),
+            _dropdown("translate", session, _default_model("translate")),
+            *_render(sample_key, 0, 1.0, 0, [], session))
+
+
+def end_session(request: gr.Request) -> None:
+    """The tab closed: stop its training run (it still saves a checkpoint); the gr.State delete
+    callback removes the session's files later."""
+    H.forget_browser_session(request.session_hash if request else None)
+
+
+# ---------------------------------------------------------------------------- the UI
+
+
+def _sample_tab(session: gr.State) -> dict[str, Any]:
+    noise_default = _default_model("noise")
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            model = gr.Dropdown(H.model_choices("noise"), value=noise_default, label="Model", elem_id="sample-model",
+                                info="Noise → image models; “no weights” ones can be trained in the Train tab")
+            with gr.Row(equal_height=True):
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=3)
+                rand = gr.Button("🎲 Random", scale=1, elem_id="random-seed")
+            truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
+                                   info="< 1: less variety, cleaner images")
+            digit = gr.Dropdown(_class_choices(), value=0, label="Digit", visible=False, elem_id="sample-digit")
+            reset = gr.Button("Reset sliders", elem_id="reset-sliders")
+            status = gr.Markdown(elem_id="sample-status")
+        with gr.Column(scale=3, min_width=300):
+            image = gr.Image(label="Sample", type="pil", format="png", height=320, interactive=False,
+                             buttons=["download", "fullscreen"], elem_id="sample-image")
+            png = gr.File(label="PNG download", elem_id="sample-png", height=60)
+    labels = H.slider_labels(noise_default)
+    with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
+        with gr.Row(elem_classes="slider-grid"):
+            sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
+                                 visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
+                       for i in range(MAX_SLIDERS)]
+    with gr.Accordion("Variations", open=True):
+        with gr.Row(equal_height=True):
+            n = gr.Slider(4, 64, 16, step=1, label="How many", scale=3)
+            grid_btn = gr.Button("Make a grid of variations", scale=1, elem_id="make-grid")
+        grid = gr.Image(label="Variations", type="pil", format="png", interactive=False, elem_id="sample-grid")
+        grid_png = gr.File(label="Grid PNG download", height=60)
+
+    model.input(sample_model_changed, [model, seed, truncation, session], [status, digit, *sliders, image, png],
+                api_name="select_sample_model", **INFER_KW)
+    gr.on([seed.input, seed.submit, digit.input], sample_image, [model, seed, truncation, digit, *sliders, session],
+          [image, png, status], api_name="sample", trigger_mode="always_last", **INFER_KW)
+    gr.on([s.input for s in [truncation, *sliders]], sample_image,
+          [model, seed, truncation, digit, *sliders, session], [image, png, status], api_name="sample_live",
+          trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+    rand.click(random_sample, [model, truncation, digit, *sliders, session], [seed, image, png, status],
+               api_name="random_seed", **INFER_KW)
+    reset.click(reset_sliders, [model, seed, truncation, digit, session], [*sliders, image, png, status],
+                api_name="reset_sliders", **INFER_KW)
+    grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
+                   api_name="variations", **INFER_KW)
+    return dict(model=model, image=image, png=png, status=status)
+
+
+def _interpolate_tab(session: gr.State) -> gr.Dropdown:
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            model = gr.Dropdown(H.model_choices("noise"), value=_default_model("noise"), label="Model")
+            with gr.Row():
+                seed_a = gr.Number(1, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED)
+                seed_b = gr.Number(2, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED)
+            with gr.Row():
+                digit_a = gr.Dropdown(_class_choices(), value=0, label="Digit A", visible=False)
+                digit_b = gr.Dropdown(_class_choices(), value=1, label="Digit B", visible=False)
+            frames = gr.Slider(2, 32, 10, step=1, label="Frames")
+            mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
+                            info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
+            go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
+            status = gr.Markdown(elem_id="interp-status")
+        with gr.Column(scale=3, min_width=300):
+            gif = gr.Image(label="Animation", type="filepath", interactive=False, height=256, elem_id="interp-gif")
+            gif_file = gr.File(label="GIF download", height=60, elem_id="interp-gif-file")
+    strip = gr.Image(label="Strip", type="pil", format="png", interactive=False, elem_id="interp-strip")
+
+    model.input(interpolate_model_changed, [model, session], [status, digit_a, digit_b],
+                api_name="select_interpolate_model", concurrency_limit=None)
+    go.click(interpolate_tab, [model, seed_a, seed_b, digit_a, digit_b, frames, mode, session],
+             [strip, gif, gif_file, status], api_name="interpolate", **INFER_KW)
+    return model
+
+
+def _translate_tab(session: gr.State) -> gr.Dropdown:
+    default = _default_model("translate")
+    model = gr.Dropdown(H.model_choices("translate"), value=default, label="Model", elem_id="translate-model",
+                        info="Pix2Pix and CycleGAN models, one entry per direction")
+    status = gr.Markdown(H.model_status(default), elem_id="translate-status")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            image = gr.Image(label="Input image", type="filepath", image_mode=None,
+                             sources=["upload", "webcam", "clipboard"], height=320, elem_id="translate-in")
+            go = gr.Button("Translate", variant="primary", elem_id="translate-btn")
+            sketch = gr.Sketchpad(label="…or draw a digit (pix2pix-sketch2digit)", type="pil", height=320,
+                                  canvas_size=(280, 280), fixed_canvas=True, layers=False,
+                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                                  visible=default == "pix2pix-sketch2digit", elem_id="translate-sketch")
+            examples = sorted(EXAMPLES.glob("*.png"))
+            if examples:
+                gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
+        with gr.Column(min_width=300):
+            out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
+                           buttons=["download", "fullscreen"], elem_id="translate-out")
+
+    model.input(translate_model_changed, [model, session], [status, sketch],
+                api_name="select_translate_model", concurrency_limit=None)
+    # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
+    # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
+    gr.on([go.click, image.upload], translate_tab, [model, image, session], [out, status], api_name="translate",
+          preprocess=False, **INFER_KW)
+    # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed
+    gr.on([sketch.change], translate_sketch, [model, sketch, session], [out, status],
+          api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+    return model
+
+
+def _train_tab(session: gr.State) -> dict[str, Any]:
+    start_model = "mnist-gan"
+    with gr.Row():
+        with gr.Column(scale=2, min_width=300):
+            model = gr.Dropdown(gan.list_models(), value=start_model, label="Model to train")
+            data = gr.Dropdown(H.train_data_choices(), value=H.default_train_data(start_model), label="Data")
+            folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
+            zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")
+            with gr.Row():
+                steps = gr.Number(300, label="Steps", precision=0, minimum=1, maximum=MAX_STEPS,
+                                  elem_id="train-steps")
+                # no minimum: an empty box arrives as 0, which means "the recipe's"
+                batch = gr.Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
+                lr = gr.Number(None, label="Learning rate", info="empty or 0: the recipe's")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="train-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            status = gr.Markdown(train_model_changed(start_model)[1], elem_id="train-status")
+        with gr.Column(scale=3, min_width=300):
+            progress = gr.Markdown("Not started.", elem_id="train-progress")
+            grid = gr.Image(label="Samples (fixed latents)", type="pil", format="png", interactive=False,
+                            height=320, elem_id="train-grid")
+            plot = gr.LinePlot(None, x="step", y="value",
+                               color="loss", title="Losses", height=260, elem_id="train-plot")
+    with gr.Accordion("Your trained models (this session only)", open=True):
+        with gr.Row():
+            runs = gr.Dropdown([], value=None, label="Trained model", elem_id="train-runs")
+            weights_zip = gr.File(label="Weights download (zip)", elem_id="train-weights-zip")
+        with gr.Row(equal_height=True):
+            repo = gr.Textbox(label="Hub repo id", placeholder="your-name/forger-mnist-gan")
+            token = gr.Textbox(label="Hugging Face write token", type="password")
+            private = gr.Checkbox(False, label="Private")
+            push = gr.Button("Push to the Hub")
+        push_status = gr.Markdown()
+
+    model.input(train_model_changed, [model], [data, status], api_name="select_train_model",
+                concurrency_limit=None)
+    data.change(train_data_changed, [data], [folder, zip_file], api_name="select_train_data",
+                concurrency_limit=None)
+    stop.click(stop_training, [session], [status], api_name="stop_training", concurrency_limit=None,
+               show_progress="hidden")
+    push.click(push_weights, [runs, repo, token, private, session], [push_status], api_name="push_to_hub",
+               concurrency_limit=2)
+    return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, batch=batch, lr=lr, start=start,
+                status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs)
+
+
+with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
+    gr.Markdown("# 🎨 Forger\n*A forger network and an expert network, each trained to beat the other.* "
+                "Sample and steer classic GANs, interpolate between seeds, translate images, and train your own.")
+    session_state = gr.State(None, delete_callback=H.close_session)
+    with gr.Tabs():
+        with gr.Tab("Sample", id="sample"):
+            sample = _sample_tab(session_state)
+        with gr.Tab("Interpolate", id="interpolate"):
+            interp_model = _interpolate_tab(session_state)
+        with gr.Tab("Translate", id="translate"):
+            translate_model = _translate_tab(session_state)
+        with gr.Tab("Train", id="train"):
+            tr = _train_tab(session_state)
+
+    tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["batch"],
+                                  tr["lr"], session_state],
+                      [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
+                       sample["model"], interp_model, translate_model, tr["runs"]],
+                      api_name="train", concurrency_id=TRAIN, concurrency_limit=TRAIN_LIMIT)
+    demo.load(page_load, [session_state],
+              [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
+              api_name="refresh_models", **INFER_KW)
+    demo.unload(end_session)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    demo.launch(**LAUNCH_KWARGS)

@@ -1,0 +1,59 @@
+"""Cold start: from ``python app.py`` (a fresh process) to the first page served.
+
+The app runs on a free port (GRADIO_SERVER_PORT, which Gradio's launch() honours) and the
+benchmark polls http://127.0.0.1:PORT/ until it answers 200. For scale, the same run times
+a bare ``import torch`` and ``import gradio`` in fresh processes, and the first slider image
+(the first /sample_live call, which loads and prepares the model).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from benchmarks.common import ROOT, NOISE_MODELS, Row, weights_dir
+from benchmarks.slider import free_port, wait_for_page
+
+TARGET_S = 10.0
+
+
+def import_time(module: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def app_start(env: dict[str, str]) -> float:
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, **env, "GRADIO_SERVER_PORT": str(port)})
+    try:
+        wait_for_page(f"http://127.0.0.1:{port}/", proc, timeout=120)
+        return time.perf_counter() - start
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(quick: bool = False) -> list[Row]:
+    if not (ROOT / "app.py").exists():
+        return []
+    repeats = 1 if quick else 3
+    env = {"FORGER_WEIGHTS_DIR": str(weights_dir(NOISE_MODELS))}
+    starts, torch_s, gradio_s = [], [], []
+    for _ in range(repeats):  # interleaved, so a busy moment hits all three alike
+        torch_s.append(import_time("torch"))
+        gradio_s.append(import_time("gradio"))
+        starts.append(app_start(env))
+    median = statistics.median(starts)
+    return [Row("coldstart", {
+        "python app.py -> first page s (median)": median, "worst s": max(starts),
+        "import torch s": statistics.median(torch_s), "import gradio s": statistics.median(gradio_s),
+        "runs": repeats,
+    }, [(f"cold start <= {TARGET_S:g} s to a served page", median <= TARGET_S)])]

@@ -1,0 +1,156 @@
+"""Generator throughput: ``gan.sample`` (latents -> PIL images, the whole serving path) against the
+plain fp32 eager PyTorch reference of the same architecture (the DCGAN tutorial's way: ``model(z)``
+in fp32 under ``torch.no_grad``, then the same tensor -> PIL conversion), at batch 1 and 64.
+
+Also: FLOPs per call (torch.utils.flop_counter) and the FLOP/s achieved against this machine's
+bf16 and fp32 matmul peaks measured in the same run; the pixel difference between the two paths'
+images for the same seeds; and an ablation of the alternatives the fast path was chosen from.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import gan
+from benchmarks.common import NOISE_MODELS, Row, count_flops, time_pair, weights_dir, weights_for
+from gan import latent, runtime
+
+BATCHES = (1, 64)
+SEED = 0
+TARGETS = {("cifar10-gan", 64): 5.0, ("dcgan-faces", 64): 5.0}  # speedup the brief asks for; batch 1: >= 1x
+
+
+def _labels(spec, n: int) -> torch.Tensor | None:
+    return torch.arange(n) % len(spec.classes) if spec.conditional else None
+
+
+def reference_sample(model: torch.nn.Module, spec, n: int, seed: int = SEED) -> list:
+    """The tutorial's path: fp32 eager forward under no_grad, then the same tensor -> PIL conversion."""
+    z = latent.seeded_latents(seed, n, spec.latent_dim)
+    with torch.no_grad():
+        x = model(z, _labels(spec, n))
+    return gan.to_images(x)
+
+
+def pixel_diff(a: list, b: list) -> tuple[float, float]:
+    """Max and mean absolute difference (0..255) between two lists of PIL images."""
+    x = np.stack([np.asarray(i, dtype=np.int16) for i in a])
+    y = np.stack([np.asarray(i, dtype=np.int16) for i in b])
+    d = np.abs(x - y)
+    return float(d.max()), float(d.mean())
+
+
+def run(peak: dict[str, float], quick: bool = False) -> list[Row]:
+    root = weights_dir(NOISE_MODELS)
+    rows = []
+    repeats = 5 if quick else 9
+    for name in NOISE_MODELS:
+        spec = gan.registry.get_spec(name)
+        weights = weights_for(name, root)
+        ref_model = gan.load_generator(name, weights=weights)
+        ours_images = gan.sample(name, seed=SEED, n=64, weights=weights)  # loads and prepares the model once
+        diff_max, diff_mean = pixel_diff(ours_images, reference_sample(ref_model, spec, 64))
+        for n in BATCHES:
+            timing = time_pair(lambda: reference_sample(ref_model, spec, n),
+                               lambda: gan.sample(name, seed=SEED, n=n, weights=weights),
+                               repeats=repeats, min_sample_s=0.05 if quick else 0.2)
+            z = latent.seeded_latents(SEED, n, spec.latent_dim)
+            with torch.no_grad():
+                flops = count_flops(lambda: ref_model(z, _labels(spec, n)))
+            achieved = flops / timing.ours_s
+            target = TARGETS.get((name, n), 1.0 if n == 1 else None)
+            targets = [] if target is None else [
+                (f"{name} batch {n}: gan.sample >= {target:g}x the fp32 reference", timing.speedup >= target)]
+            rows.append(Row("throughput", {
+                "model": name, "batch": n,
+                "reference img/s": n / timing.ref_s, "gan.sample img/s": n / timing.ours_s,
+                "speedup": timing.speedup,
+                "GFLOP/img": flops / n / 1e9, "achieved GFLOP/s": achieved / 1e9,
+                "% of bf16 peak": 100 * achieved / peak["bf16"], "% of fp32 peak": 100 * achieved / peak["fp32"],
+                "max px diff": diff_max, "mean px diff": diff_mean,
+            }, targets))
+    return rows
+
+
+# ---------------------------------------------------------------------------- the alternatives
+
+
+def variants(model: torch.nn.Module) -> dict[str, tuple[torch.nn.Module, Callable[[], Any], torch.dtype]]:
+    """name -> (module, context factory, input dtype): the paths the fast path was chosen from."""
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    bf16_cl = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
+    fast = copy.deepcopy(model)
+    with _mode("auto"):
+        fast_mode = runtime.mode("cpu")
+        runtime.prepare(fast, "cpu")
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+    return {
+        "fp32 channels_last": (cl, contextlib.nullcontext, torch.float32),
+        "bf16 autocast": (model, autocast, torch.float32),
+        "bf16 autocast + channels_last": (cl, autocast, torch.float32),
+        "bf16 weights + channels_last": (bf16_cl, contextlib.nullcontext, torch.bfloat16),
+        f"ours ({fast_mode} path)": (fast, runtime_context, torch.float32),
+    }
+
+
+def runtime_context() -> contextlib.AbstractContextManager:
+    return runtime.autocast("cpu")
+
+
+@contextlib.contextmanager
+def _mode(value: str):
+    import os
+
+    old = os.environ.get("FORGER_PRECISION")
+    os.environ["FORGER_PRECISION"] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FORGER_PRECISION", None)
+        else:
+            os.environ["FORGER_PRECISION"] = old
+
+
+def ablation(models: tuple[str, ...] = ("cifar10-gan", "dcgan-faces"), batches: tuple[int, ...] = (1, 64),
+             repeats: int = 5, translators: tuple[str, ...] = ()) -> list[Row]:
+    """Forward pass only, each alternative against eager fp32, timed alternately; and its pixel difference."""
+    root = weights_dir(models + translators)
+    rows = []
+    for name in models + translators:
+        spec = gan.registry.get_spec(name)
+        model = gan.load_generator(name, weights=weights_for(name, root))
+        for n in (batches if spec.task == "noise" else (1,)):
+            if spec.task == "noise":
+                args: tuple = (latent.seeded_latents(SEED, n, spec.latent_dim), _labels(spec, n))
+            else:
+                g = torch.Generator().manual_seed(0)
+                small = torch.rand(1, spec.channels, spec.image_size // 8, spec.image_size // 8, generator=g)
+                args = (torch.nn.functional.interpolate(small, size=spec.image_size, mode="bicubic") * 2 - 1,)
+            with torch.inference_mode():
+                reference = model(*args)
+            for what, (module, context, dtype) in variants(model).items():
+                cast = tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                             for a in args)
+
+                def ours(module=module, context=context, cast=cast) -> torch.Tensor:
+                    with torch.inference_mode(), context():
+                        return module(*cast)
+
+                def ref() -> torch.Tensor:
+                    with torch.inference_mode():
+                        return model(*args)
+
+                timing = time_pair(ref, ours, repeats=repeats, min_sample_s=0.1)
+                diff_max, diff_mean = pixel_diff(gan.to_images(ours().float()), gan.to_images(reference))
+                rows.append(Row("ablation", {
+                    "model": name, "batch": n, "path": what, "speedup vs eager fp32": timing.speedup,
+                    "ms/call": timing.ours_s * 1e3, "eager fp32 ms/call": timing.ref_s * 1e3,
+                    "max px diff": diff_max, "mean px diff": diff_mean}))
+    return rows

@@ -1,0 +1,635 @@
+"""Plain, typed helpers behind the Gradio app (``app.py``); no Gradio in here.
+
+The app builds the UI and wires its events to these functions and to the public API in
+``gan``. What lives here is what a web app needs and the core API does not: model
+choices with their availability, per-session state (trained models, run folders, the stop
+switch of a running training), image grids and GIFs for display and download, the safe
+extraction of uploaded zips, and turning uploads of any kind into PIL images with a clear
+error.
+
+Sessions never share anything mutable: each browser session (and each gradio_client
+``Client``) gets its own ``Session``, with its own run folder under ``runs_root()`` and its
+own table of trained models. A model key that is not a registered name and not one of the
+session's own runs is refused.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+import gan
+from gan.registry import get_spec
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_SLIDERS = 32  # the app creates this many latent sliders and shows the ones a model uses
+GANSPACE_K = 10  # GANSpace directions shown for large latents (gan.sample's ``edits`` use this many)
+DISPLAY_SIDE = 256  # small images are enlarged (nearest neighbour) to at least this for display
+MAX_UPLOAD_PIXELS = 50_000_000  # larger uploads are refused before decoding (gan.load_image allows 100 MP)
+MAX_ZIP_FILES = 20_000  # an uploaded dataset zip may hold at most this many entries
+MAX_ZIP_BYTES = 1 << 30  # ... and at most this many bytes once extracted (1 GiB)
+MIN_FREE_BYTES = 1 << 30  # extraction also leaves at least this much disk free
+MAX_RUNS_PER_SESSION = 4  # older runs (and their weights) are deleted past this
+FAILURE_TTL_S = 60.0  # a model whose weights could not be found is not retried for this long
+RUN_KEY_PREFIX = "run:"
+
+
+# ---------------------------------------------------------------------------- models and their availability
+
+
+def noise_models() -> list[str]:
+    return gan.list_models(task="noise")
+
+
+def translate_models() -> list[str]:
+    return gan.list_models(task="translate")
+
+
+def availability(name: str) -> str:
+    """'offline' (weights here), 'download' (a Hub or URL source will be tried) or 'train' (none anywhere)."""
+    info = gan.model_info(name)
+    if info["offline"]:
+        return "offline"
+    if any(s.kind != "bundled" for s in get_spec(name).sources):
+        return "download"
+    return "train"
+
+
+def model_label(name: str) -> str:
+    """The dropdown label of a registered model: its name, plus what to expect when it has no local weights."""
+    state = availability(name)
+    if state == "offline":
+        return name
+    if state == "download":
+        return f"{name} (downloads on first use)"
+    return f"{name} (no weights — train it)"
+
+
+def model_choices(task: str, session: Session | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs for a model dropdown: every registered model of ``task`` ('noise' or
+    'translate'), then the models this session trained."""
+    names = noise_models() if task == "noise" else translate_models()
+    choices = [(model_label(n), n) for n in names]
+    if session is not None:
+        choices += [(t.label, t.key) for t in session.trained.values() if get_spec(t.name).task == task]
+    return choices
+
+
+def weights_help(name: str) -> str:
+    """Markdown: how to get weights for a model that has none here."""
+    spec = get_spec(name)
+    lines = [f"**Weights not available for `{name}`.** How to get them:",
+             f"- train it in the **Train** tab (they are then selectable here for your session), or run "
+             f"`{spec.train_command()}`;"]
+    if any(s.kind != "bundled" for s in spec.sources):
+        lines.append("- connect this machine to the internet: the weights are downloaded from "
+                     + ", ".join(s.describe() for s in spec.sources if s.kind != "bundled") + ";")
+    lines.append(f"- or convert a checkpoint you have: `python -m gan import {name} PATH -o weights/{name}`.")
+    return "\n".join(lines)
+
+
+def model_status(name: str) -> str:
+    """Markdown: one line about the model, and where its weights come from."""
+    spec = get_spec(name)
+    state = availability(name)
+    if state == "offline":
+        return f"**{name}**: {spec.description}"
+    if state == "download":
+        return (f"**{name}**: {spec.description}  \nIts weights are not on this machine yet; they are downloaded "
+                f"on first use (this can take a while), or see below if that fails.")
+    return f"**{name}**: {spec.description}\n\n{weights_help(name)}"
+
+
+_failures: dict[tuple[str, str | None], tuple[float, str]] = {}
+_failures_lock = threading.Lock()
+
+
+def remember_failure(name: str, weights: str | Path | None, call: Callable[[], T]) -> T:
+    """Run ``call``; if it raises WeightsUnavailableError, raise the same message again without
+    retrying for FAILURE_TTL_S seconds (a failing download can take half a minute each time)."""
+    key = (name, None if weights is None else str(weights))
+    now = time.monotonic()
+    with _failures_lock:
+        hit = _failures.get(key)
+    if hit is not None and now - hit[0] < FAILURE_TTL_S:
+        raise gan.WeightsUnavailableError(hit[1])
+    try:
+        return call()
+    except gan.WeightsUnavailableError as e:
+        with _failures_lock:
+            _failures[key] = (time.monotonic(), str(e))
+        raise
+
+
+def user_message(error: BaseException, name: str | None = None) -> str:
+    """Markdown for an error a user can act on; never a traceback."""
+    if isinstance(error, gan.WeightsUnavailableError) and name is not None:
+        try:
+            return weights_help(name) + "\n\n<details><summary>Sources tried</summary>\n\n```\n" + str(error) + \
+                "\n```\n</details>"
+        except gan.UnknownModelError:
+            pass
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, gan.WeightsUnavailableError):
+        return "**Weights not available.**\n\n```\n" + text + "\n```"
+    return f"**{text}**" if "\n" not in text else "```\n" + text + "\n```"
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+def runs_root() -> Path:
+    """Where session folders live: FORGER_APP_RUNS, else <tmp>/forger-app-runs."""
+    root = Path(os.environ.get("FORGER_APP_RUNS", Path(tempfile.gettempdir()) / "forger-app-runs"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@dataclass
+class TrainedModel:
+    """Weights one session trained."""
+
+    key: str  # the dropdown value: "run:<hex>"
+    name: str  # the registry name the weights belong to
+    weights: Path  # the exported weights folder
+    label: str  # the dropdown label
+    run: Path  # the run folder (checkpoint.pt, samples/, weights/)
+
+
+@dataclass
+class Session:
+    """One user's private state: their run folders, trained models and the stop switch of their running training."""
+
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    root: Path | None = None
+    trained: dict[str, TrainedModel] = field(default_factory=dict)
+    runs: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    running: bool = False
+
+    def __post_init__(self) -> None:
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix=f"session-{self.id[:8]}-", dir=runs_root()))
+
+    def __deepcopy__(self, memo: dict) -> Session:
+        return self  # a session is shared by reference only within its own browser session
+
+    def new_run_dir(self, model: str) -> Path:
+        """A fresh folder for one run; the oldest runs past MAX_RUNS_PER_SESSION are deleted."""
+        self.runs += 1
+        run = self.root / f"run-{self.runs:03d}-{model}"
+        run.mkdir(parents=True, exist_ok=False)
+        runs = sorted(p for p in self.root.glob("run-*") if p.is_dir())
+        for old in runs[:-MAX_RUNS_PER_SESSION]:
+            self.trained = {k: t for k, t in self.trained.items() if t.run != old}
+            shutil.rmtree(old, ignore_errors=True)
+        return run
+
+    def new_data_dir(self) -> Path:
+        data = self.root / "data"
+        shutil.rmtree(data, ignore_errors=True)  # one uploaded dataset per session at a time
+        data.mkdir(parents=True)
+        return data
+
+    def add_trained(self, run: Path, weights: Path, steps: int) -> TrainedModel:
+        """Register an exported weights folder; returns its entry (its key is the dropdown value)."""
+        name = gan.weights.read_config(weights).get("model", weights.name)
+        get_spec(name)  # a folder of an unknown model is refused here
+        key = RUN_KEY_PREFIX + uuid.uuid4().hex[:12]
+        label = f"{name} — trained this session (run {run.name.split('-')[1]}, {steps} steps)"
+        entry = TrainedModel(key, name, weights, label, run)
+        self.trained[key] = entry
+        return entry
+
+    def resolve(self, key: str, task: str | None = None) -> tuple[str, Path | None]:
+        """A dropdown value -> (registry name, weights folder or None for the registry's weights).
+
+        Raises ValueError for a key that is neither a registered model of ``task`` nor one of this session's runs.
+        """
+        key = (key or "").strip()
+        if key.startswith(RUN_KEY_PREFIX):
+            entry = self.trained.get(key)
+            if entry is None:
+                raise ValueError(f"unknown trained model {key!r}: models trained in other sessions, or in a "
+                                 f"previous visit, are not available here; train it again in the Train tab")
+            name, weights = entry.name, entry.weights
+        else:
+            name, weights = key, None
+        if not name:
+            raise ValueError("choose a model first")
+        spec = get_spec(name)  # UnknownModelError (a KeyError) with suggestions
+        if task is not None and spec.task != task:
+            what = "a noise->image model" if task == "noise" else "an image->image (translation) model"
+            raise ValueError(f"{name!r} is not {what}")
+        return name, weights
+
+    def close(self) -> None:
+        """Stop a running training and delete the session's folders."""
+        self.stop.set()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def resolve_model(key: str, session: Session | None, task: str | None = None) -> tuple[str, Path | None]:
+    """``Session.resolve`` for a session that may not exist yet (no training done)."""
+    return (session or _NO_SESSION).resolve(key, task)
+
+
+class _EmptySession(Session):
+    def __post_init__(self) -> None:  # no folder: it never trains
+        pass
+
+
+_NO_SESSION = _EmptySession(id="none", root=Path(os.devnull))
+
+
+_running: dict[str, Session] = {}  # browser session hash -> its Session, while it trains
+_running_lock = threading.Lock()
+
+
+def remember_browser_session(session_hash: str | None, session: Session) -> None:
+    """Note which Session a browser tab trains in, so that closing the tab can stop the run."""
+    if session_hash:
+        with _running_lock:
+            _running[session_hash] = session
+
+
+def forget_browser_session(session_hash: str | None) -> None:
+    """The tab closed: stop its training (the trainer still saves a checkpoint and exports weights)."""
+    if not session_hash:
+        return
+    with _running_lock:
+        session = _running.pop(session_hash, None)
+    if session is not None:
+        session.stop.set()
+
+
+def close_session(session: Session | None) -> None:
+    """gr.State delete callback and unload handler: stop training, delete the session's files."""
+    if isinstance(session, Session) and not isinstance(session, _EmptySession):
+        session.close()
+
+
+# ---------------------------------------------------------------------------- latent sliders
+
+
+def slider_labels(name: str) -> list[str]:
+    """Labels of the latent sliders a model uses: one per raw dimension for latents of size <= 32,
+    else the top GANSPACE_K GANSpace directions."""
+    spec = get_spec(name)
+    if spec.task != "noise":
+        return []
+    if spec.latent_dim <= MAX_SLIDERS:
+        return [f"z[{i}]" for i in range(spec.latent_dim)]
+    return [f"direction {i + 1} (GANSpace PC{i + 1})" for i in range(min(GANSPACE_K, MAX_SLIDERS))]
+
+
+def render_sample(name: str, seed: int, *, truncation: float = 1.0, label: int | None = None,
+                  edits: Sequence[float] = (), weights: Path | None = None, n: int = 1) -> list[Image.Image]:
+    """``n`` images of seed ``seed`` (row 0 is the single image of that seed), with slider edits.
+
+    ``edits`` are the slider values; gan.sample adds them along ``gan.slider_directions(name)``
+    (the raw dimensions, or the top GANSPACE_K GANSpace directions)."""
+    spec = get_spec(name)
+    edits = [float(e) for e in edits][: len(slider_labels(name))]
+    if not any(edits):
+        edits = None
+    if spec.conditional:
+        label = 0 if label is None else int(label)
+    else:
+        label = None
+    return remember_failure(name, weights, lambda: gan.sample(
+        name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits, weights=weights))
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def enlarge(img: Image.Image, side: int = DISPLAY_SIDE) -> Image.Image:
+    """Enlarge a small image by a whole factor (nearest neighbour) so its long side is about ``side``."""
+    factor = max(1, round(side / max(img.size)))
+    return img if factor == 1 else img.resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
+
+
+def make_grid(images: Sequence[Image.Image], columns: int | None = None, padding: int = 2,
+              background: int = 255) -> Image.Image:
+    """Tile equally sized images in rows of ``columns`` (default: about square), with white padding."""
+    if not images:
+        raise ValueError("no images to put in a grid")
+    n = len(images)
+    columns = max(1, min(columns or int(np.ceil(np.sqrt(n))), n))
+    rows = (n + columns - 1) // columns
+    w, h = images[0].size
+    mode = "RGB" if any(im.mode != "L" for im in images) else "L"
+    fill = background if mode == "L" else (background,) * 3
+    sheet = Image.new(mode, (columns * w + (columns + 1) * padding, rows * h + (rows + 1) * padding), fill)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        sheet.paste(im.convert(mode), (padding + c * (w + padding), padding + r * (h + padding)))
+    return sheet
+
+
+_outputs_lock = threading.Lock()
+_last_prune = 0.0
+
+
+def output_path(suffix: str, prefix: str = "forger-") -> Path:
+    """A fresh file path for a download; files older than an hour in that folder are pruned now and then.
+
+    (Gradio copies returned files into its own cache, so these only need to live a short while.)"""
+    global _last_prune
+    folder = runs_root() / "outputs"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    with _outputs_lock:
+        if now - _last_prune > 300:
+            _last_prune = now
+            for old in folder.iterdir():
+                try:
+                    if now - old.stat().st_mtime > 3600:
+                        old.unlink()
+                except OSError:
+                    pass
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(path)
+
+
+def save_png(img: Image.Image, prefix: str = "forger-") -> Path:
+    path = output_path(".png", prefix)
+    img.save(path, format="PNG")
+    return path
+
+
+def save_gif(frames: Sequence[Image.Image], *, fps: float = 12.0, boomerang: bool = True,
+             prefix: str = "forger-interpolation-") -> Path:
+    """An endlessly looping GIF of ``frames`` (forth then back when ``boomerang``)."""
+    if not frames:
+        raise ValueError("no frames")
+    seq = list(frames) + (list(frames[-2:0:-1]) if boomerang else [])
+    path = output_path(".gif", prefix)
+    seq[0].save(path, format="GIF", save_all=True, append_images=seq[1:], duration=max(20, round(1000 / fps)),
+                loop=0, disposal=2)
+    return path
+
+
+def zip_folder(folder: Path, prefix: str = "forger-weights-") -> Path:
+    """A zip of ``folder``'s files (under a top folder of the same name), for download."""
+    folder = Path(folder)
+    path = output_path(".zip", prefix + folder.name + "-")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file() and not f.is_symlink():
+                zf.write(f, f"{folder.name}/{f.relative_to(folder).as_posix()}")
+    return path
+
+
+# ---------------------------------------------------------------------------- uploads
+
+
+def upload_path(value: Any) -> str | None:
+    """The file path inside whatever an upload component hands over: a path, or a Gradio FileData dict."""
+    if value is None:
+        return None
+    if isinstance(value, (str, Path)):
+        return str(value) or None
+    if isinstance(value, dict):
+        return value.get("path") or None
+    path = getattr(value, "path", None)  # FileData model, tempfile wrapper
+    if path is None:
+        path = getattr(value, "name", None)
+    return str(path) if path else None
+
+
+def open_upload(value: Any) -> Image.Image:
+    """An uploaded image (path, FileData dict, PIL image or array) as a PIL image.
+
+    Raises ValueError with a clear message for no image, a file that is not an image, or one too large."""
+    if value is None or (isinstance(value, (str, dict)) and not upload_path(value)):
+        raise ValueError("no image: upload one, take one with the webcam, or paste one")
+    if isinstance(value, (Image.Image, np.ndarray, bytes)):
+        return gan.load_image(value)
+    path = upload_path(value)
+    if path is None:
+        raise ValueError(f"not an image upload: {type(value).__name__}")
+    try:  # the header alone says how large it is: refuse before decoding megapixels
+        with Image.open(path) as probe:
+            width, height = probe.size
+    except Exception:  # noqa: BLE001 - not an image, a decompression bomb...: gan.load_image says which
+        return gan.load_image(path)
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise ValueError(f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); the limit is "
+                         f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels: please downscale it")
+    return gan.load_image(path)
+
+
+def sketch_image(value: Any) -> Image.Image | None:
+    """The drawing of a gr.Sketchpad value (its composite), or None when nothing was drawn."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        composite = value.get("composite")
+        if composite is None:
+            return None
+        img = composite if isinstance(composite, (Image.Image, np.ndarray)) else upload_path(composite)
+        if img is None:
+            return None
+    else:
+        img = value
+    img = open_upload(img)
+    lo, hi = img.convert("L").getextrema()
+    alpha = img.getchannel("A").getextrema() if "A" in img.getbands() else (255, 255)
+    if lo == hi and alpha[1] == alpha[0]:
+        return None  # an empty canvas
+    return img
+
+
+class UnsafeZipError(ValueError):
+    """An uploaded zip that would write outside its folder, or is too large; nothing was extracted."""
+
+
+def _bad_member_name(name: str) -> str | None:
+    """Why a zip member name is unsafe, or None."""
+    if not name or "\x00" in name:
+        return "an empty or NUL-containing name"
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive or PureWindowsPath(name).is_absolute():
+        return "an absolute path"
+    parts = re.split(r"[\\/]+", name)
+    if ".." in parts:
+        return "a '..' path component"
+    return None
+
+
+def check_zip(path: Path, *, max_files: int = MAX_ZIP_FILES, max_bytes: int = MAX_ZIP_BYTES) -> list[zipfile.ZipInfo]:
+    """Inspect a zip without extracting anything; raise UnsafeZipError (a ValueError) if it is unsafe.
+
+    Refused: not a zip; absolute names or '..' components (zip-slip); symbolic links; more than
+    ``max_files`` entries; more than ``max_bytes`` uncompressed; not enough free disk.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UnsafeZipError(f"not a readable zip file ({e})") from None
+    with zf:
+        members = zf.infolist()
+    if len(members) > max_files:
+        raise UnsafeZipError(f"the zip has {len(members)} entries; the limit is {max_files}")
+    total = 0
+    for m in members:
+        why = _bad_member_name(m.filename)
+        if why:
+            raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} has {why}")
+        if stat.S_ISLNK(m.external_attr >> 16):
+            raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} is a symbolic link")
+        total += m.file_size
+    if total > max_bytes:
+        raise UnsafeZipError(f"the zip would extract to {total / 2**20:.0f} MiB; the limit is "
+                             f"{max_bytes / 2**20:.0f} MiB")
+    return members
+
+
+def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES,
+                     max_bytes: int = MAX_ZIP_BYTES, min_free: int = MIN_FREE_BYTES) -> Path:
+    """Extract a dataset zip into ``target`` after ``check_zip`` approved it; returns the data folder
+    (the single top folder when the zip has one).
+
+    Every member is written under ``target`` (checked again after resolving), each is copied with
+    a byte counter so a member that inflates past its declared size is stopped, and the total is
+    capped by ``max_bytes``.
+    """
+    path, target = Path(path), Path(target)
+    members = check_zip(path, max_files=max_files, max_bytes=max_bytes)
+    declared = sum(m.file_size for m in members)
+    target.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(target).free
+    if free - declared < min_free:
+        raise UnsafeZipError(f"not enough free disk to extract {declared / 2**20:.0f} MiB")
+    root = target.resolve()
+    written = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for m in members:
+                dest = (root / PurePosixPath(m.filename.replace("\\", "/"))).resolve()
+                if dest != root and root not in dest.parents:
+                    raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} points outside the folder")
+                if m.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as src, open(dest, "wb") as out:
+                    left = m.file_size
+                    while chunk := src.read(1 << 20):
+                        left -= len(chunk)
+                        written += len(chunk)
+                        if left < 0 or written > max_bytes:
+                            raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} inflates past its "
+                                                 f"declared size")
+                        out.write(chunk)
+    except UnsafeZipError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:  # corrupt data, bad CRC, encrypted
+        shutil.rmtree(target, ignore_errors=True)
+        raise UnsafeZipError(f"could not extract the zip ({e})") from None
+    entries = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return target
+
+
+# ---------------------------------------------------------------------------- training display
+
+
+def loss_rows(history: Iterable[tuple[int, dict[str, float]]], max_points: int = 600) -> dict[str, list]:
+    """Loss history -> columns for a line plot: step, loss (series name), value; thinned to ``max_points`` steps."""
+    history = list(history)
+    every = max(1, int(np.ceil(len(history) / max_points)))
+    rows: dict[str, list] = {"step": [], "loss": [], "value": []}
+    for i, (step, losses) in enumerate(history):
+        if i % every and i != len(history) - 1:
+            continue
+        for k, v in losses.items():
+            rows["step"].append(int(step))
+            rows["loss"].append(str(k))
+            rows["value"].append(float(v))
+    return rows
+
+
+def progress_text(step: int, total: int, losses: dict[str, float], seconds: float, *, done: bool = False) -> str:
+    """'▓▓▓▓░░░░ step 120 / 500 (24%) · 3.1 steps/s · D 0.69 · G 0.71'."""
+    frac = 0.0 if total <= 0 else min(1.0, step / total)
+    width = 24
+    bar = "█" * round(frac * width) + "░" * (width - round(frac * width))
+    rate = f" · {step / seconds:.1f} steps/s" if seconds > 0 and step else ""
+    loss = "".join(f" · {k} {v:.3f}" for k, v in losses.items())
+    head = "done" if done else "training"
+    return f"`{bar}` **{head}: step {step} / {total} ({frac:.0%})**{rate}{loss}"
+
+
+def train_data_choices() -> list[tuple[str, str]]:
+    return [
+        ("mnist-offline: 2,500 real MNIST digits bundled with the app (no download)", "mnist-offline"),
+        ("mnist: torchvision download (60,000 digits)", "mnist"),
+        ("cifar10: torchvision download (frogs for cifar10-gan)", "cifar10"),
+        ("sketch2digit: drawn outlines of the bundled MNIST digits (Pix2Pix)", "sketch2digit"),
+        ("digits2mnist: UCI 8x8 digits and MNIST, unpaired (CycleGAN)", "digits2mnist"),
+        ("a folder on this machine", "folder"),
+        ("an uploaded zip of images", "zip"),
+    ]
+
+
+def default_train_data(name: str) -> str:
+    """The data choice matching a model's registry default."""
+    word = (get_spec(name).data.split() or [""])[0]
+    return word if word in {v for _, v in train_data_choices()} else "folder"
+
+
+def train_classes(name: str, data: str) -> list[str] | None:
+    """The registry's default classes (e.g. cifar10-gan trains on frogs) when its default dataset is used."""
+    words = get_spec(name).data.split()
+    if words and words[0] == data and "--classes" in words:
+        return words[words.index("--classes") + 1:]
+    return None
+
+
+def data_folder(text: str) -> Path:
+    """A folder of training images typed by the user, if this app may read it.
+
+    On a public Hugging Face Space (SPACE_ID is set) folder paths are refused, since they would let
+    anyone make the app read the server's files: upload a zip instead. FORGER_DATA_ROOTS (paths
+    separated by ':') allows folders under those roots only, anywhere; otherwise any folder is allowed."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("type the path of a folder of images (or choose another data source)")
+    path = Path(text).expanduser().resolve()
+    roots = [Path(r).expanduser().resolve() for r in os.environ.get("FORGER_DATA_ROOTS", "").split(os.pathsep) if r]
+    if roots:
+        if not any(path == r or r in path.parents for r in roots):
+            raise ValueError(f"folders must be under {', '.join(map(str, roots))} here (FORGER_DATA_ROOTS)")
+    elif os.environ.get("SPACE_ID"):
+        raise ValueError("folder paths are disabled on a public Space: upload a zip of images instead")
+    if not path.is_dir():
+        raise NotADirectoryError(f"no folder {path} on this machine")
+    return path
+
+
+def exported_weights(run: Path) -> list[Path]:
+    """The weights folders a run exported (CycleGAN exports both directions)."""
+    return sorted(p.parent for p in (Path(run) / "weights").glob("*/model.safetensors"))

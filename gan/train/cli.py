@@ -1,0 +1,132 @@
+"""python -m gan train MODEL ... | python -m gan push OUT --repo user/name (registered by gan.__main__)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from gan.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model, data=args.data, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, out=Path(args.out) if args.out else None, resume=args.resume, sample_every=args.sample_every,
+        device=args.device, precision=args.precision, loss=args.loss, ema=args.ema, classes=args.classes,
+        workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every, fp16_export=args.fp16_export,
+        augment=args.augment,
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    # The first Ctrl-C ends the run after the current step (checkpoint, export); a second one at once.
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        tqdm.write("stopping after this step: saving a checkpoint and the weights (Ctrl-C again to abort)",
+                   file=sys.stderr)
+
+    events = train(config, stop=stop)  # errors in the data or the config raise here, before any step
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGINT, on_sigint)
+    bar, last = None, None
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                break
+            try:
+                last = event
+                if bar is None:
+                    bar = tqdm(total=event.total, initial=event.step - (0 if event.done else 1), unit="step",
+                               desc=args.model, dynamic_ncols=True)
+                if not event.done:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
+            except KeyboardInterrupt:  # Ctrl-C while showing progress: let the run finish cleanly
+                stop.set()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    if last is None or not last.done:
+        return 1
+    if last.step < last.total:
+        print(f"interrupted; checkpoint saved to {last.checkpoint}, resume with: python -m gan train {args.model} "
+              f"--out {shlex.quote(str(config.out))} --resume", file=sys.stderr)
+        return 130
+    print(last.message)
+    print(f"samples: {config.out / 'samples' / f'step_{last.step:06d}.png'}; "
+          f"try: python -m gan sample {args.model} --weights {shlex.quote(str(last.weights))} -n 16")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from gan.train import push_run
+
+    url = push_run(args.out, args.repo, token=args.token, private=args.private, model=args.model)
+    print(f"uploaded to {url}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``train`` and ``push`` on the ``python -m gan`` subparsers."""
+    from gan.train.loop import DEVICES, LOSSES, PRECISIONS, TrainConfig
+
+    s = sub.add_parser(
+        "train", help="train a model (any family) on a dataset keyword or folder",
+        description="Train a registered model. Writes OUT/checkpoint.pt, OUT/samples/step_XXXXXX.png and, at the "
+                    "end (or on Ctrl-C), OUT/weights/MODEL (loadable with --weights). Unset options follow the "
+                    "family's recipe (paper or book).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("model", help="a registered model, e.g. mnist-dcgan (see: python -m gan list)")
+    s.add_argument("--data", help="mnist-offline | mnist | cifar10 | sketch2digit | digits2mnist, or a folder "
+                                  "(images; pix2pix: train/ of A|B images or A/ + B/; CycleGAN: trainA/ + trainB/); "
+                                  "default: the model's own dataset")
+    s.add_argument("--classes", nargs="+", help="keep only these classes, e.g. --classes frog (CIFAR-10) or 3 8 (MNIST)")
+    length = s.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="training steps (default: the recipe's, 2000)")
+    length.add_argument("--epochs", type=float, help="passes over the data, instead of --steps")
+    s.add_argument("--batch-size", type=int, help="default: the recipe's")
+    s.add_argument("--lr", type=float, help="the generator's learning rate (default: the recipe's)")
+    s.add_argument("--out", help="the run folder (default: runs/MODEL)")
+    s.add_argument("--resume", action="store_true", help="continue the run in OUT exactly where it stopped")
+    s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every, help="steps between sample grids")
+    s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, help="steps between checkpoints")
+    s.add_argument("--device", choices=DEVICES, default=TrainConfig.device)
+    s.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
+                   help="bf16: autocast where the hardware has native bf16")
+    s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss, help="noise models' GAN loss")
+    s.add_argument("--ema", type=float, help="keep an EMA of the generator with this decay (e.g. 0.999) and export it")
+    s.add_argument("--workers", type=int, default=TrainConfig.workers, help="DataLoader worker processes")
+    s.add_argument("--seed", type=int, default=TrainConfig.seed)
+    s.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   help="noise models: DiffAugment (translation, cutout) on D's inputs (default: the recipe's, "
+                        "on for mnist-dcgan)")
+    s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
+    s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("push", help="upload a run's exported weights to the Hugging Face Hub",
+                       description="Upload OUT/weights/MODEL with a model card (samples, data, steps, and the "
+                                   "metrics of OUT/metrics.json if present).")
+    s.add_argument("out", help="a run folder (runs/MODEL) or a weights folder")
+    s.add_argument("--repo", required=True, help="the Hub repo, user/name (created if needed)")
+    s.add_argument("--token", help="a Hub token with write access (default: your login or HF_TOKEN)")
+    s.add_argument("--private", action="store_true", help="create the repo private")
+    s.add_argument("--model", help="which exported model, when OUT holds several (CycleGAN's two directions)")
+    s.set_defaults(func=cmd_push)

@@ -1,0 +1,375 @@
+"""The training loop every family shares: data -> D step -> G step -> log -> sample -> checkpoint.
+
+``train(config)`` prepares everything first (so a missing dataset, an empty folder or unpaired
+A/B files raise before the first step), then yields one ``TrainEvent`` per step. At the end, or
+when ``stop`` is set, or on KeyboardInterrupt, it saves a checkpoint, exports the weights and
+yields a last event with ``done=True``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import shlex
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan.data import KEYWORDS, open_dataset
+from gan.registry import ModelSpec, get_spec
+from gan.train.common import (
+    CHECKPOINT_FORMAT, CHECKPOINT_NAME, EMA, Hardware, Trainer, batches, detach, epochs_of, evaluating,
+    export_weights, image_grid, load_checkpoint, out_of_memory_hint, pick_hardware, rng_state, save_checkpoint,
+    set_rng_state, steps_for_epochs,
+)
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("bce", "hinge", "lsgan")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("cpu", "cuda", "auto")
+# What a resumed run keeps from its checkpoint, whatever the new config says.
+RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; None means "the family's recipe" (see ``python -m gan train -h``)."""
+
+    model: str  # registry name, e.g. "mnist-dcgan"
+    data: str | None = None  # dataset keyword or folder; None: the registry's default (spec.data)
+    steps: int | None = None  # training steps (one batch each); or give epochs; neither: the recipe's
+    epochs: int | None = None  # passes over the data (may be fractional), instead of steps
+    batch_size: int | None = None  # None: the recipe's (cifar10-gan 20, noise 64, small pix2pix 16 / cyclegan 4, big 1)
+    lr: float | None = None  # the generator's learning rate; None: the recipe's (D's follows the recipe's ratio)
+    out: Path | None = None  # the run folder (checkpoint.pt, samples/, weights/); None: runs/<model>
+    resume: bool = False  # continue from out/checkpoint.pt (exactly where it stopped)
+    sample_every: int = 200  # a sample grid (out/samples/step_XXXXXX.png) every this many steps
+    device: str = "auto"  # cpu | cuda | auto
+    precision: str = "bf16"  # fp32 | bf16 (autocast where the hardware has native bf16, else fp32)
+    loss: str = "bce"  # noise models: bce (non-saturating) | hinge | lsgan; pix2pix is bce, CycleGAN lsgan
+    ema: float | None = None  # e.g. 0.999: keep an EMA of the generator and export it instead of the raw one
+    classes: list[str] | None = None  # keep only these classes: CIFAR-10 names (["frog"]) or MNIST digits (["3"])
+    workers: int = 0  # DataLoader worker processes (helps with folders of JPEGs; 0 for in-memory data)
+    seed: int = 0  # model init, data order, latents: the same seed gives the same run
+    checkpoint_every: int = 500  # also save out/checkpoint.pt every this many steps
+    augment: bool | None = None  # noise models: DiffAugment on D's inputs; None: the recipe's (on for mnist-dcgan)
+    fp16_export: bool = False  # store the exported weights in float16 (half the size)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out) if self.out is not None else Path("runs") / self.model
+        if self.classes is not None:
+            self.classes = [str(c) for c in self.classes]
+
+
+@dataclass
+class TrainEvent:
+    """What happened in one step (or, with ``done``, at the end of the run)."""
+
+    step: int  # steps done so far
+    total: int  # steps the run will do
+    losses: dict[str, float]  # this step's losses, e.g. {"D": 0.61, "G": 1.02}
+    grid: Image.Image | None = None  # a sample grid, every sample_every steps and at the end
+    checkpoint: Path | None = None  # the checkpoint written at this step, if any
+    done: bool = False  # the last event of the run
+    weights: Path | None = None  # done: the exported weights folder (loadable with gan.load_generator)
+    message: str = ""  # done: what happened, in words
+
+
+def trainer_class(spec: ModelSpec) -> type[Trainer]:
+    """The family trainer for a model."""
+    if spec.task == "noise":
+        from gan.train.noise import NoiseTrainer
+        return NoiseTrainer
+    if spec.family == "pix2pix":
+        from gan.train.pix2pix import Pix2PixTrainer
+        return Pix2PixTrainer
+    if spec.family == "cyclegan":
+        from gan.train.cyclegan import CycleGANTrainer
+        return CycleGANTrainer
+    raise ValueError(f"no trainer for family {spec.family!r}")
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+def _check(config: TrainConfig) -> None:
+    def positive(name: str) -> None:
+        value = getattr(config, name)
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+    for name in ("steps", "epochs", "batch_size", "lr", "sample_every", "checkpoint_every"):
+        positive(name)
+    if config.steps is not None and config.epochs is not None:
+        raise ValueError("give steps or epochs, not both")
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; use fp32 or bf16")
+    if config.device not in DEVICES:
+        raise ValueError(f"unknown device {config.device!r}; use cpu, cuda or auto")
+    if config.ema is not None and not 0.0 < config.ema < 1.0:
+        raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {config.ema}")
+    if config.workers < 0:
+        raise ValueError(f"workers must be 0 or more, got {config.workers}")
+
+
+def _from_checkpoint(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """A resumed run keeps its recipe; only the length, the output and the hardware may change."""
+    defaults = TrainConfig(model=config.model)
+    changes: dict[str, Any] = {}
+    for name in RECIPE_FIELDS:
+        new, old = getattr(config, name), saved.get(name)
+        if new != old and new != getattr(defaults, name):
+            log.warning("resuming: the run keeps %s=%r (ignoring %r)", name, old, new)
+        changes[name] = old
+    if config.steps is None and config.epochs is None:
+        changes["steps"] = saved["steps"]
+    return dataclasses.replace(config, **changes)
+
+
+def _resolve(config: TrainConfig, spec: ModelSpec, family: type[Trainer]) -> TrainConfig:
+    """Fill what the config leaves None from the registry and the family's recipe."""
+    recipe = family.defaults(spec)
+    data, classes = config.data, config.classes
+    if data is None:
+        words = spec.data.split()
+        data = words[0] if words else ""
+        if classes is None and "--classes" in words:
+            classes = words[words.index("--classes") + 1:]
+        if data not in KEYWORDS[family.task] and not Path(data).is_dir():
+            raise ValueError(f"{spec.name!r} has no dataset here: pass data=PATH (--data PATH), e.g. {spec.data}")
+    if spec.task != "noise" and config.loss != "bce":
+        log.warning("%s trains with its paper's loss; ignoring loss=%r", spec.family, config.loss)
+    augment = config.augment if config.augment is not None else recipe.get("augment", False)
+    if augment and spec.task != "noise":
+        raise ValueError("augment (DiffAugment) is for noise models only")
+    return dataclasses.replace(config, data=data, classes=classes, augment=augment,
+                               batch_size=config.batch_size or recipe["batch_size"], lr=config.lr or recipe["lr"])
+
+
+def _command(config: TrainConfig, total: int, recipe_augment: bool) -> str:
+    parts = ["python -m gan train", config.model, "--data", shlex.quote(str(config.data))]
+    if config.classes:
+        parts += ["--classes", *config.classes]
+    parts += ["--steps", str(total), "--batch-size", str(config.batch_size), "--lr", f"{config.lr:g}"]
+    if config.loss != "bce":
+        parts += ["--loss", config.loss]
+    if config.ema:
+        parts += ["--ema", str(config.ema)]
+    if config.augment != recipe_augment:
+        parts += ["--augment" if config.augment else "--no-augment"]
+    if config.seed:
+        parts += ["--seed", str(config.seed)]
+    return " ".join(parts)
+
+
+@dataclass
+class _Run:
+    """A prepared run: everything the loop needs."""
+
+    config: TrainConfig
+    spec: ModelSpec
+    hw: Hardware
+    trainer: Trainer
+    dataset: Any
+    fixed: dict[str, Any]
+    total: int
+    step: int = 0
+    elapsed: float = 0.0  # training seconds before this session (resumed runs)
+    ema: dict[str, EMA] = field(default_factory=dict)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.config.out / CHECKPOINT_NAME
+
+    def generators(self) -> dict[str, torch.nn.Module]:
+        """The generators to sample and export: the EMA copies when there are some."""
+        return {name: self.ema[name].model if name in self.ema else getattr(self.trainer, name)
+                for name in self.trainer.generators}
+
+    def grid(self) -> Image.Image:
+        gens = self.generators()
+        with torch.no_grad(), evaluating(*gens.values()), self.hw.autocast():
+            images, nrow = self.trainer.samples(gens, self.fixed)
+        return image_grid(images, nrow)
+
+    def save_grid(self, grid: Image.Image, step: int) -> None:
+        path = self.config.out / "samples" / f"step_{step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        grid.save(path)
+
+    def checkpoint(self, step: int, elapsed: float, losses: dict[str, float]) -> Path:
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.config).items()}
+        config["steps"], config["epochs"] = self.total, None
+        return save_checkpoint(self.checkpoint_path, {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.spec.name,
+            "family": self.spec.family,
+            "model_args": {"generator": self.spec.generator, "discriminator": self.spec.discriminator},
+            "config": config,
+            "step": step,
+            "total": self.total,
+            "elapsed": elapsed,
+            "losses": losses,
+            "trainer": self.trainer.state_dict(),
+            "ema": {name: e.model.state_dict() for name, e in self.ema.items()},
+            "fixed": self.fixed,
+            "rng": rng_state(self.trainer.noise),
+        })
+
+    def training_facts(self, step: int, elapsed: float, losses: dict[str, float]) -> dict[str, Any]:
+        c = self.config
+        return {
+            "model": self.spec.name, "data": c.data, "classes": c.classes, "dataset_size": len(self.dataset),
+            "steps": step, "batch_size": c.batch_size, "epochs": epochs_of(step, c.batch_size, len(self.dataset),
+                                                                           self.hw.world),
+            "lr": c.lr, "loss": c.loss if self.spec.task == "noise" else None, "ema": c.ema, "seed": c.seed,
+            "recipe": self.trainer.describe() + (f"; EMA {c.ema} of the generator exported" if c.ema else ""),
+            "precision": "bf16 autocast" if self.hw.bf16 else "fp32",
+            "train_seconds": round(elapsed, 1), "hardware": self.hw.describe(),
+            "final_losses": losses, "command": _command(c, self.total, self.trainer.defaults(self.spec).get("augment", False)),
+        }
+
+
+def prepare(config: TrainConfig) -> _Run:
+    """Open the data, build (or restore) the models: everything that can fail before the first step."""
+    _check(config)
+    spec = get_spec(config.model)
+    family = trainer_class(spec)
+    checkpoint = None
+    if config.resume:
+        path = config.out / CHECKPOINT_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"no checkpoint to resume at {path}; start the run without --resume")
+        checkpoint = load_checkpoint(path)
+        if checkpoint["model"] != spec.name:
+            raise ValueError(f"{path} is a checkpoint of {checkpoint['model']!r}, not {spec.name!r}")
+        config = _from_checkpoint(config, checkpoint["config"])
+    elif (config.out / CHECKPOINT_NAME).exists():
+        log.warning("starting a new run in %s: its checkpoint will be replaced (use --resume to continue it)",
+                    config.out)
+    config = _resolve(config, spec, family)
+    dataset = open_dataset(config.data, task=family.task, image_size=spec.image_size, channels=spec.channels,
+                           classes=config.classes)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {config.data!r} is empty")
+    hw = pick_hardware(config.device, config.precision)
+    if config.steps is not None:
+        total = config.steps
+    elif config.epochs is not None:
+        total = steps_for_epochs(config.epochs, config.batch_size, len(dataset), hw.world)
+    else:
+        total = family.defaults(spec)["steps"]
+    config = dataclasses.replace(config, steps=total, epochs=None)
+
+    # Seed everything, then build: the same seed gives the same initial networks.
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    trainer = family(spec, config, hw, total)
+    run = _Run(config, spec, hw, trainer, dataset, fixed={}, total=total)
+    if config.ema is not None:
+        run.ema = {name: EMA(getattr(trainer, name), config.ema) for name in trainer.generators}
+    if checkpoint is None:
+        run.fixed = trainer.fixed_inputs(dataset)
+    else:
+        trainer.load_state_dict(checkpoint["trainer"])
+        for name, state in checkpoint["ema"].items():
+            run.ema[name].model.load_state_dict(state)
+        run.fixed = checkpoint["fixed"]
+        run.step, run.elapsed = checkpoint["step"], checkpoint["elapsed"]
+        set_rng_state(checkpoint["rng"], trainer.noise)
+        log.info("resuming %s at step %d of %d", spec.name, run.step, total)
+    hw.distribute(trainer)
+    return run
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def train(config: TrainConfig, *, stop: threading.Event | None = None) -> Iterator[TrainEvent]:
+    """Train ``config.model``; yields one TrainEvent per step and a last one with ``done=True``.
+
+    Everything that can fail before training (unknown model, missing or empty dataset, A/B
+    files that do not pair up, a checkpoint of another model) raises here, at the call.
+    Setting ``stop`` (or a KeyboardInterrupt) ends the run cleanly after the current step:
+    checkpoint, export, done event. Resume with ``resume=True``: the run continues exactly
+    (same losses as an uninterrupted run on the same machine).
+
+    Example:
+        >>> for event in train(TrainConfig("mnist-dcgan", steps=2000)):
+        ...     if event.done:
+        ...         g = gan.load_generator("mnist-dcgan", weights=event.weights)
+    """
+    return _loop(prepare(config), stop)
+
+
+def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
+    config, trainer, hw = run.config, run.trainer, run.hw
+    data = batches(run.dataset, config.batch_size, config.seed, run.step, hw, config.workers)
+    step, losses, interrupted = run.step, {}, False
+    started = time.perf_counter()
+    try:
+        while step < run.total and not (stop is not None and stop.is_set()):
+            batch = next(data)
+            with out_of_memory_hint(config.batch_size, hw.device):
+                fake = trainer.generate(batch)  # G forward, kept for the G step
+                d_losses = trainer.d_step(batch, detach(fake))  # D learns real vs fake.detach()
+                g_losses = trainer.g_step(batch, fake)  # G learns to fool the D that just learned
+            trainer.end_step()
+            for name, ema in run.ema.items():
+                ema.update(getattr(trainer, name))
+            step += 1
+
+            named = {**d_losses, **g_losses}
+            losses = dict(zip(named, torch.stack([v.detach().float() for v in named.values()]).tolist()))
+            if not all(np.isfinite(v) for v in losses.values()):
+                raise RuntimeError(
+                    f"the losses are not finite at step {step} ({losses}); try a lower --lr or --precision fp32. "
+                    f"The last good checkpoint is {run.checkpoint_path} (if any); resume with --resume")
+            grid = checkpoint = None
+            if step % config.sample_every == 0 and step < run.total:
+                grid = run.grid()
+                if hw.is_main:
+                    run.save_grid(grid, step)
+            if step % config.checkpoint_every == 0 and step < run.total and hw.is_main:
+                checkpoint = run.checkpoint(step, run.elapsed + time.perf_counter() - started, losses)
+            yield TrainEvent(step, run.total, losses, grid, checkpoint)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted at step %d; saving a checkpoint", step)
+    yield _finish(run, step, run.elapsed + time.perf_counter() - started, losses, interrupted)
+
+
+def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], interrupted: bool) -> TrainEvent:
+    """Checkpoint, final grid, export: the last event of every run."""
+    config, hw = run.config, run.hw
+    grid = run.grid()
+    checkpoint = folder = None
+    if hw.is_main:
+        run.save_grid(grid, step)
+        checkpoint = run.checkpoint(step, elapsed, losses)
+        dtype = torch.float16 if config.fp16_export else torch.float32
+        folders = export_weights(run.trainer, config.out, run.generators(),
+                                 run.training_facts(step, elapsed, losses), grid, dtype)
+        folder = folders[0]
+    if hw.accelerator is not None:
+        hw.accelerator.wait_for_everyone()
+    if step < run.total:
+        how = "interrupted" if interrupted else "stopped"
+        message = (f"{how} at step {step} of {run.total}; checkpoint saved to {checkpoint}, "
+                   f"weights to {folder}; resume with: python -m gan train {config.model} "
+                   f"--out {shlex.quote(str(config.out))} --resume")
+    else:
+        message = f"trained {run.spec.name} for {step} steps ({elapsed:.0f} s); weights in {folder}"
+    log.info(message)
+    return TrainEvent(step, run.total, losses, grid, checkpoint, done=True, weights=folder, message=message)

@@ -1,0 +1,163 @@
+"""Noise -> image training: mnist-gan, mnist-dcgan (class-conditional), cifar10-gan, dcgan-faces.
+
+Recipes:
+- DCGAN-style models (dcgan, cdcgan, mnist-gan): Adam lr 2e-4, betas (0.5, 0.999), batch 64
+  (Radford et al. 2016); DCGAN init N(0, 0.02) for the convolutional ones.
+- cifar10-gan: Chollet's *Deep Learning with Python* section 8.5, as in the book's Keras code:
+  RMSprop (rho 0.9) lr 8e-4 for D and 4e-4 for G, gradient values clipped to 1.0 (Keras
+  ``clipvalue``), batch 20, 0.05 * U(0, 1) noise on D's targets, Glorot-uniform init.
+
+- mnist-dcgan adds DiffAugment (Zhao et al. 2020): D sees real and fake digits through the same
+  random translation (up to 1/8 of the size) and cutout (a half-size square). With the 2,500
+  bundled digits, D otherwise memorises the data and G collapses to one digit per class (seen at
+  800 steps: one ragged digit per row without it, ten clean ones with it). ``augment`` turns it
+  on or off for any noise model.
+
+Conditional models see real labels with real images and random labels with fakes; their
+sample grid has one row per class, each column one fixed latent.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan import latent
+from gan.models import family_module
+from gan.registry import ModelSpec
+from gan.train.common import Trainer, d_loss, frozen, g_loss, normal_init, unwrap
+
+GRID_SIDE = 8  # unconditional models: a GRID_SIDE x GRID_SIDE sample grid; conditional: one row per class
+
+
+def diff_augment(x: torch.Tensor, generator: torch.Generator, translation: float = 0.125,
+                 cutout: float = 0.5) -> torch.Tensor:
+    """DiffAugment's translation and cutout: differentiable, one random draw per image, from ``generator``.
+
+    (B, C, H, W) -> (B, C, H, W): shifted by up to ``translation`` * size with the background (-1)
+    coming in, then a square of ``cutout`` * size (centred anywhere, clipped at the border) set to -1.
+    """
+    b, c, h, w = x.shape
+    s = int(h * translation + 0.5)
+    shift = torch.randint(-s, s + 1, (2, b, 1, 1), generator=generator).to(x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1) + shift[0]  # (B, H, 1): source rows
+    xs = torch.arange(w, device=x.device).view(1, 1, w) + shift[1]  # (B, 1, W): source columns
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)  # (B, H, W)
+    index = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).view(b, 1, h * w).expand(b, c, h * w)
+    x = torch.where(inside[:, None], x.flatten(2).gather(2, index).view(b, c, h, w), -1.0)
+    size = int(h * cutout + 0.5)
+    corner = torch.randint(0, h + 1 - size % 2, (2, b, 1, 1), generator=generator).to(x.device) - size // 2
+    ys, xs = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
+    cut = (ys >= corner[0]) & (ys < corner[0] + size) & (xs >= corner[1]) & (xs < corner[1] + size)
+    return torch.where(cut[:, None], -1.0, x)
+
+
+def keras_init(model: nn.Module) -> None:
+    """Keras defaults: Glorot-uniform kernels, zero biases."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class NoiseTrainer(Trainer):
+    task = "noise"
+
+    @staticmethod
+    def defaults(spec: ModelSpec) -> dict[str, Any]:
+        if spec.family == "cifar":
+            return {"batch_size": 20, "lr": 4e-4, "steps": 2000, "augment": False}
+        return {"batch_size": 64, "lr": 2e-4, "steps": 2000, "augment": spec.family == "cdcgan"}
+
+    def __init__(self, spec, config, hw, total) -> None:
+        super().__init__(spec, config, hw, total)
+        family = family_module(spec.family)
+        self.G = family.Generator(**spec.generator)
+        self.D = family.Discriminator(**spec.discriminator)
+        self.num_classes = len(spec.classes)
+        self.book = spec.family == "cifar"
+        if self.book:
+            keras_init(self.G)
+            keras_init(self.D)
+        elif spec.family in ("dcgan", "cdcgan"):
+            normal_init(self.G)
+            normal_init(self.D)
+            for m in self.D.modules():  # the projection discriminator's class embedding: small, like the rest
+                if isinstance(m, nn.Embedding):  # (N(0, 1) makes the first logits ~50 and saturates D)
+                    nn.init.normal_(m.weight, 0.0, 0.02)
+        self.G, self.D = self.place(self.G), self.place(self.D)
+        if self.book:  # the book: RMSprop(lr=0.0008, clipvalue=1.0) for D, RMSprop(lr=0.0004, clipvalue=1.0) for G
+            self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=config.lr, alpha=0.9, eps=1e-7)
+            self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=2 * config.lr, alpha=0.9, eps=1e-7)
+            self.clip_value, self.label_noise = 1.0, 0.05
+        else:
+            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.5, 0.999))
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=(0.5, 0.999))
+            self.clip_value, self.label_noise = None, 0.0
+        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        self.augment = config.augment
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, D: nn.Module | None = None):
+        """D's logits (B,), through DiffAugment when the recipe has it."""
+        if self.augment:
+            images = diff_augment(images, self.noise)
+        return (D or self.D)(images, labels if self.num_classes else None)
+
+    def describe(self) -> str:
+        c = self.config
+        if self.book:
+            return (f"RMSprop (rho 0.9) lr {2 * c.lr:g} D / {c.lr:g} G, gradient values clipped to 1.0, "
+                    f"{self.label_noise} * U(0, 1) label noise, {c.loss} loss (Chollet, DLwP 8.5)")
+        return f"Adam lr {c.lr:g} betas (0.5, 0.999), {c.loss} loss" + (
+            ", real labels for real images and random labels for fakes" if self.num_classes else "") + (
+            ", DiffAugment (translation 1/8, cutout 1/2) on D's inputs" if self.augment else "")
+
+    def _targets(self, n: int) -> tuple[Any, Any]:
+        """D's targets for real and fake images: 1 and 0, or noisy ones (real 1 - 0.05u, fake 0.05u)."""
+        if not self.label_noise:
+            return 1.0, 0.0
+        noise = self.label_noise * torch.rand(2, n, generator=self.noise)
+        return 1.0 - noise[0], noise[1]
+
+    def generate(self, batch):
+        real, _ = batch
+        n = real.shape[0]
+        z = torch.randn(n, self.spec.latent_dim, generator=self.noise).to(self.hw.device)
+        labels = None
+        if self.num_classes:
+            labels = torch.randint(self.num_classes, (n,), generator=self.noise).to(self.hw.device)
+        with self.hw.autocast():
+            return self.G(z, labels), labels  # (B, C, H, W), (B,) or None
+
+    def d_step(self, batch, fake):
+        real, real_labels = batch
+        fake_images, fake_labels = fake
+        real_target, fake_target = self._targets(real.shape[0])
+        with self.hw.autocast():
+            real_logits = self.discriminate(real, real_labels)  # (B,)
+            fake_logits = self.discriminate(fake_images, fake_labels)
+            loss = d_loss(self.config.loss, real_logits, fake_logits, real_target, fake_target)
+        self.update(self.opt_d, loss, self.clip_value)
+        return {"D": loss}
+
+    def g_step(self, batch, fake):
+        fake_images, fake_labels = fake
+        with frozen(self.D), self.hw.autocast():
+            loss = g_loss(self.config.loss, self.discriminate(fake_images, fake_labels, unwrap(self.D)))
+        self.update(self.opt_g, loss, self.clip_value)
+        return {"G": loss}
+
+    def fixed_inputs(self, dataset):
+        n = 10 if self.num_classes else GRID_SIDE * GRID_SIDE
+        return {"z": latent.seeded_latents(self.config.seed, n, self.spec.latent_dim)}
+
+    def samples(self, generators, fixed):
+        z = fixed["z"].to(self.hw.device)
+        if not self.num_classes:
+            return generators["G"](z, None), math.isqrt(len(z))
+        columns = z.shape[0]
+        labels = torch.arange(self.num_classes, device=z.device).repeat_interleave(columns)  # row = class
+        return generators["G"](z.repeat(self.num_classes, 1), labels), columns

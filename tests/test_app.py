@@ -1,0 +1,577 @@
+"""The Gradio app: its tab functions as plain functions (bad uploads of every kind, zip-slip and zip
+bombs, session isolation, stop mid-training), then the real app on 127.0.0.1 driven through
+gradio_client, calling every api_name it exposes."""
+from __future__ import annotations
+
+import resource
+import socket
+import stat
+import struct
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import app
+import gan
+from gan import app_helpers as H
+from gan.app_helpers import Session, UnsafeZipError
+
+EXPECTED_API = {
+    "/select_sample_model", "/sample", "/sample_live", "/random_seed", "/reset_sliders", "/variations",
+    "/select_interpolate_model", "/interpolate",
+    "/select_translate_model", "/translate", "/translate_sketch",
+    "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
+    "/refresh_models",
+}
+NO_EDITS = [0.0] * H.MAX_SLIDERS
+# the handlers toast their messages with gr.Warning, which outside a request is a UserWarning
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The box is shared: one intra-op thread avoids oversubscription (several times faster here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def private_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORGER_APP_RUNS", str(tmp_path / "app-runs"))
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory) -> tuple[Session, str]:
+    """A session holding a (randomly initialised) pix2pix-sketch2digit, as if trained in it: a
+    translator whose weights are always there, whatever weights/ holds."""
+    spec = gan.registry.get_spec("pix2pix-sketch2digit")
+    root = tmp_path_factory.mktemp("translator")
+    session = Session(root=root)
+    run = root / "run-001-pix2pix-sketch2digit"
+    torch.manual_seed(0)
+    gen = gan.load_generator("pix2pix-sketch2digit", pretrained=False)
+    folder = gan.weights.save_pretrained(gen, run / "weights" / spec.name, name=spec.name, family=spec.family,
+                                         generator=spec.generator)
+    entry = session.add_trained(run, folder, steps=0)
+    return session, entry.key
+
+
+def _forget_loaded_models() -> None:
+    """Empty gan's serving cache (models loaded from weights/ by earlier tests)."""
+    cached = getattr(gan, "_cached", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def no_bundled_weights(tmp_path, monkeypatch):
+    """weights/ looks empty (the digit models' weights are being trained right now and may appear)."""
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setattr(gan.weights, "WEIGHTS_DIR", empty)
+    monkeypatch.setattr(H, "_failures", {})
+    _forget_loaded_models()
+    yield
+    _forget_loaded_models()
+
+
+# ---------------------------------------------------------------------------- image files of every kind
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A valid, all-black 1-bit PNG of width x height written directly (a few hundred KB, in well under a second)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    comp = zlib.compressobj(9)
+    block = 1000
+    idat = b"".join(comp.compress(row * min(block, height - i)) for i in range(0, height, block)) + comp.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def exif_rotated_jpeg(path: Path) -> Path:
+    """A 40x20 (landscape) JPEG whose EXIF says 'rotate 90°': it is shown, and must be read, as 20x40."""
+    img = Image.new("RGB", (40, 20), (250, 250, 250))
+    img.paste((0, 0, 0), (5, 5, 35, 8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(path, format="JPEG", exif=exif)
+    return path
+
+
+def make_uploads(folder: Path) -> dict[str, Path]:
+    """Uploads that must translate (name -> file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stroke = np.zeros((30, 40), np.uint8)
+    stroke[10:20, 5:35] = 255
+    files: dict[str, Path] = {}
+    rgba = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (5, 10, 35, 20))
+    rgba.save(files.setdefault("rgba", folder / "rgba.png"))
+    Image.fromarray(255 - stroke, "L").save(files.setdefault("grayscale", folder / "gray.png"))
+    Image.fromarray(255 - stroke, "L").convert("CMYK").save(files.setdefault("cmyk", folder / "cmyk.jpg"))
+    Image.fromarray((stroke.astype(np.uint16) * 257), "I;16").save(files.setdefault("16-bit", folder / "16bit.png"))
+    exif_rotated_jpeg(files.setdefault("exif-rotated", folder / "rotated.jpg"))
+    frames = [Image.fromarray(np.roll(255 - stroke, i * 3, axis=1), "L").convert("P") for i in range(4)]
+    frames[0].save(files.setdefault("animated-gif", folder / "anim.gif"), save_all=True, append_images=frames[1:],
+                   duration=50, loop=0)
+    Image.new("RGB", (1, 1), (255, 255, 255)).save(files.setdefault("1x1", folder / "one.png"))
+    pal = Image.new("P", (32, 32), 0)
+    pal.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    pal.paste(1, (8, 8, 24, 24))
+    pal.info["transparency"] = 0
+    pal.save(files.setdefault("palette-transparent", folder / "pal.png"), transparency=0)
+    return files
+
+
+def make_bad_uploads(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Uploads that must be refused with a clear message (name -> (file, words the message has))."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = folder / "notes.png"
+    text.write_text("this is not an image, whatever its name says\n")
+    empty = folder / "empty.png"
+    empty.write_bytes(b"")
+    good = folder / "good.png"
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(good)
+    truncated = folder / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    return {
+        "not-an-image": (text, "not a readable image"),
+        "empty-file": (empty, "not a readable image"),
+        "truncated-png": (truncated, "image"),
+        "20000x20000": (huge_png(folder / "huge.png", 20000, 20000), "too large"),
+        "12000x12000": (huge_png(folder / "big.png", 12000, 12000), "megapixels"),
+    }
+
+
+# ---------------------------------------------------------------------------- cold start
+
+
+def test_importing_the_app_loads_no_model():
+    """Models load lazily, on first use: importing app.py (what a Space does first) loads none."""
+    import subprocess
+    import sys
+
+    root = Path(app.__file__).resolve().parent
+    code = ("import time; t = time.perf_counter(); import app, gan; "
+            "size = lambda f: f.cache_info().currsize if hasattr(f, 'cache_info') else 0; "
+            "print(time.perf_counter() - t, size(getattr(gan, '_cached', None)), "
+            "size(getattr(gan, '_directions', None)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         check=True).stdout.split()
+    seconds, generators, directions = float(out[0]), int(out[1]), int(out[2])
+    assert generators == 0 and directions == 0
+    assert seconds < 30, f"importing the app took {seconds:.1f} s"  # ~6 s here on a busy 2-core box
+
+
+# ---------------------------------------------------------------------------- Sample / Interpolate as plain functions
+
+
+def test_sample_tab_renders_an_image_and_a_png_and_sliders_change_it():
+    image, png, status = app.sample_image("dcgan-faces", 3, 1.0, None, *NO_EDITS, None)
+    assert image is not None and Path(png).exists() and "dcgan-faces" in status
+    assert Image.open(png).size == (64, 64) and min(image.size) >= H.DISPLAY_SIDE
+    edited, _, _ = app.sample_image("dcgan-faces", 3, 1.0, None, 2.0, *NO_EDITS[1:], None)
+    assert np.abs(np.asarray(edited, np.int16) - np.asarray(image, np.int16)).mean() > 1.0
+
+
+def test_sample_model_change_shows_one_slider_per_latent_dim_or_the_ganspace_directions():
+    out = app.sample_model_changed("cifar10-gan", 0, 1.0, None)
+    sliders = out[2:2 + H.MAX_SLIDERS]
+    assert [s["visible"] for s in sliders] == [True] * 32 and sliders[5]["label"] == "z[5]"
+    out = app.sample_model_changed("dcgan-faces", 0, 1.0, None)
+    sliders = out[2:2 + H.MAX_SLIDERS]
+    assert sum(s["visible"] for s in sliders) == H.GANSPACE_K == gan.slider_directions("dcgan-faces").shape[0]
+    assert "GANSpace" in sliders[0]["label"] and out[1]["visible"] is False  # no digit picker
+    assert app.sample_model_changed("mnist-dcgan", 0, 1.0, None)[1]["visible"] is True
+
+
+def test_sample_of_a_model_without_weights_says_how_to_get_them(no_bundled_weights):
+    image, png, status = app.sample_image("cifar10-gan", 0, 1.0, None, *NO_EDITS, None)
+    assert image is None and png is None
+    assert "Weights not available" in status and "Train" in status and "python -m gan train cifar10-gan" in status
+    assert "Traceback" not in status
+    assert "no weights — train it" in dict((v, k) for k, v in H.model_choices("noise"))["mnist-gan"]
+
+
+def test_sample_grid_random_seed_and_reset():
+    grid, png, status = app.sample_grid("dcgan-faces", 1, 0.8, None, 4, *NO_EDITS, None)
+    assert Image.open(png).size == (2 * 64 + 3 * 2, 2 * 64 + 3 * 2)
+    seed, image, _, _ = app.random_sample("dcgan-faces", 1.0, None, *NO_EDITS, None)
+    assert 0 <= seed <= 999_999 and image is not None
+    out = app.reset_sliders("dcgan-faces", 1, 1.0, None, None)
+    assert out[:H.MAX_SLIDERS] == (0,) * H.MAX_SLIDERS and out[H.MAX_SLIDERS] is not None
+
+
+def test_bad_sample_values_give_messages():
+    assert "seed" in app.sample_image("dcgan-faces", -5, 1.0, None, *NO_EDITS, None)[2]
+    assert "unknown model" in app.sample_image("dcgan-facez", 0, 1.0, None, *NO_EDITS, None)[2]
+    assert "not a noise" in app.sample_image("pix2pix-sketch2digit", 0, 1.0, None, *NO_EDITS, None)[2]
+
+
+def test_interpolate_tab_gives_a_strip_and_a_looping_gif():
+    strip, gif, gif_file, status = app.interpolate_tab("dcgan-faces", 1, 2, None, None, 5, "lerp", None)
+    assert gif == gif_file and strip is not None
+    with Image.open(gif) as g:
+        assert g.n_frames == 5 + 3 and g.info.get("loop") == 0  # forth and back
+    assert "frames" in app.interpolate_tab("dcgan-faces", 1, 2, None, None, 500, "slerp", None)[3]
+    assert "slerp or lerp" in app.interpolate_tab("dcgan-faces", 1, 2, None, None, 4, "cubic", None)[3]
+
+
+# ---------------------------------------------------------------------------- Translate: uploads of every kind
+
+
+def test_translate_accepts_every_image_kind(tmp_path, translator):
+    session, key = translator
+    for kind, path in make_uploads(tmp_path / "ok").items():
+        out, status = app.translate_tab(key, str(path), session)
+        assert out is not None, f"{kind}: {status}"
+        assert "⚠️" not in status
+        if kind == "exif-rotated":
+            assert out.height > out.width, "the EXIF rotation must be applied"
+        if kind == "rgba":
+            assert out.width > out.height
+    # Gradio hands the handler its file payload (the event skips Gradio's own decoding)
+    out, _ = app.translate_tab(key, {"path": str(make_uploads(tmp_path / "p")["grayscale"]), "meta": {}}, session)
+    assert out is not None
+
+
+def test_translate_refuses_broken_and_huge_files_with_a_clear_message_cheaply(tmp_path, translator):
+    session, key = translator
+    for kind, (path, words) in make_bad_uploads(tmp_path).items():
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        out, status = app.translate_tab(key, str(path), session)
+        took = time.perf_counter() - started
+        grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+        assert out is None, kind
+        assert status.startswith("⚠️") and words in status, f"{kind}: {status}"
+        assert "Traceback" not in status
+        assert took < 5 and grew_mb < 200, f"{kind}: {took:.1f} s, +{grew_mb:.0f} MB"
+    assert "no image" in app.translate_tab(key, None, session)[1]
+
+
+def test_translate_model_without_weights_says_how_to_get_them(no_bundled_weights):
+    out, status = app.translate_tab("cyclegan-mnist2digits", str(Path(app.EXAMPLES) / "mnist_3.png"), None)
+    assert out is None
+    assert "Weights not available for `cyclegan-mnist2digits`" in status
+    assert "python -m gan train cyclegan-mnist2digits" in status and "Traceback" not in status
+    status, sketch = app.translate_model_changed("pix2pix-sketch2digit", None)
+    assert "Weights not available" in status and sketch["visible"] is True
+    assert app.translate_model_changed("cyclegan-mnist2digits", None)[1]["visible"] is False
+
+
+def test_translate_sketch_uses_the_drawing(tmp_path, translator):
+    session, key = translator
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    canvas.paste((0, 0, 0, 255), (120, 40, 150, 240))
+    canvas.save(tmp_path / "composite.png")
+    out, status = app.translate_sketch(key, {"background": None, "layers": [],
+                                             "composite": {"path": str(tmp_path / "composite.png")}}, session)
+    assert out is not None, status
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(tmp_path / "blank.png")
+    assert app.translate_sketch(key, {"composite": {"path": str(tmp_path / "blank.png")}}, session) == (
+        None, "Draw a digit on the sketchpad first.")
+
+
+# ---------------------------------------------------------------------------- zips
+
+
+def _zip(path: Path, members: dict[str, bytes], *, symlinks: tuple[str, ...] = ()) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name in symlinks:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def _patch_declared_size(path: Path, size: int) -> Path:
+    """Rewrite the uncompressed size of the (single) member in the zip's central directory."""
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"PK\x01\x02")
+    data[at + 24:at + 28] = struct.pack("<I", size)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["../evil.png", "a/../../evil.png", "/abs/evil.png", "C:/evil.png",
+                                  "..\\evil.png", "\\\\server\\share\\evil.png"])
+def test_zip_slip_is_refused_before_anything_is_written(tmp_path, name):
+    target = tmp_path / "session" / "data"
+    archive = _zip(tmp_path / "slip.zip", {"ok/a.png": _png_bytes(), name: b"x"})
+    with pytest.raises(UnsafeZipError, match="absolute|'\\.\\.'"):
+        H.safe_extract_zip(archive, target)
+    assert not target.exists() or not any(target.rglob("*"))
+    assert not (tmp_path / "evil.png").exists() and not (tmp_path / "session" / "evil.png").exists()
+
+
+def test_zip_with_a_symlink_is_refused(tmp_path):
+    archive = _zip(tmp_path / "link.zip", {"a.png": _png_bytes()}, symlinks=("b.png",))
+    with pytest.raises(UnsafeZipError, match="symbolic link"):
+        H.safe_extract_zip(archive, tmp_path / "out")
+
+
+def test_zip_bombs_are_refused_before_extracting(tmp_path):
+    target = tmp_path / "out"
+    # declared size over the default cap (1 GiB): refused from the directory alone
+    huge = _patch_declared_size(_zip(tmp_path / "declared.zip", {"a.png": b"\0" * 1000}), 0xFFFF_FF00)
+    with pytest.raises(UnsafeZipError, match="limit"):
+        H.check_zip(huge)
+    # 4 MiB of zeros compress to a few KiB: over a 1 MiB cap
+    bomb = _zip(tmp_path / "bomb.zip", {"zeros.png": b"\0" * (4 << 20)})
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(UnsafeZipError, match="MiB"):
+        H.safe_extract_zip(bomb, target, max_bytes=1 << 20)
+    assert not target.exists()
+    # too many files
+    many = _zip(tmp_path / "many.zip", {f"{i}.png": b"" for i in range(11)})
+    with pytest.raises(UnsafeZipError, match="entries"):
+        H.safe_extract_zip(many, target, max_files=10)
+    # a member that lies about its size (declares 100 bytes, holds 1 MiB) is stopped while copying
+    liar = _patch_declared_size(_zip(tmp_path / "liar.zip", {"a.png": b"\0" * (1 << 20)}), 100)
+    with pytest.raises(UnsafeZipError):
+        H.safe_extract_zip(liar, target)
+    assert not target.exists() or sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) <= 100
+    # not a zip at all
+    (tmp_path / "fake.zip").write_text("hello")
+    with pytest.raises(UnsafeZipError, match="not a readable zip"):
+        H.safe_extract_zip(tmp_path / "fake.zip", target)
+
+
+def test_a_good_zip_extracts_to_its_top_folder(tmp_path):
+    archive = _zip(tmp_path / "good.zip", {"faces/a.png": _png_bytes(), "faces/sub/b.png": _png_bytes()})
+    root = H.safe_extract_zip(archive, tmp_path / "out")
+    assert root == tmp_path / "out" / "faces" and (root / "sub" / "b.png").exists()
+
+
+# ---------------------------------------------------------------------------- sessions and training
+
+
+def test_sessions_are_isolated(translator):
+    session_a, key = translator
+    session_b = Session()
+    assert session_a.root != session_b.root and session_b.root.parent == H.runs_root()
+    assert key in [v for _, v in H.model_choices("translate", session_a)]
+    assert key not in [v for _, v in H.model_choices("translate", session_b)]
+    assert key not in [v for _, v in H.model_choices("translate", None)]
+    with pytest.raises(ValueError, match="other sessions"):
+        session_b.resolve(key)
+    out, status = app.translate_tab(key, str(Path(app.EXAMPLES) / "sketch_2.png"), session_b)
+    assert out is None and "other sessions" in status
+    out, status = app.translate_tab(key, str(Path(app.EXAMPLES) / "sketch_2.png"), None)
+    assert out is None and "other sessions" in status
+    assert app.stop_training(session_b).startswith("No training run")
+    assert "only weights trained in this session" in app.push_weights(key, "me/x", "tok", False, session_b)
+    session_b.close()
+    assert not session_b.root.exists() and session_a.root.exists()
+
+
+def _drain(gen, on_progress=None):
+    last = None
+    for i, out in enumerate(gen):
+        last = out
+        if on_progress is not None and i >= 1:
+            on_progress(out)
+            on_progress = None
+    return last
+
+
+def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
+    session = Session()
+    stopped = []
+
+    def stop_now(_):
+        stopped.append(app.stop_training(session))
+
+    last = _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, 16, None, session), stop_now)
+    assert stopped and stopped[0].startswith("Stopping")
+    state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd = last
+    assert state is session and "✅" in status and "stopped at step" in status
+    assert not session.running
+    entry = next(iter(session.trained.values()))
+    assert entry.name == "mnist-gan" and runs_dd["value"] == entry.key
+    assert entry.key in [v for _, v in sample_dd["choices"]] and entry.key in [v for _, v in interp_dd["choices"]]
+    # the checkpoint loads and stopped early; the weights load and sample in the app
+    from gan.train import load_checkpoint
+
+    checkpoint = load_checkpoint(entry.run / "checkpoint.pt")
+    assert 0 < checkpoint["step"] < 5000
+    assert gan.load_generator("mnist-gan", weights=entry.weights) is not None
+    image, _, status = app.sample_image(entry.key, 0, 1.0, None, *NO_EDITS, session)
+    assert image is not None, status
+    with zipfile.ZipFile(weights_zip) as zf:
+        assert "mnist-gan/model.safetensors" in zf.namelist()
+    assert grid is not None and len(plot) > 0 and "done" in progress
+
+
+def test_train_refuses_bad_requests_with_messages(tmp_path):
+    session = Session()
+    cases = [
+        (("mnist-gan", "folder", str(tmp_path / "missing"), None, 10, None, None), "no folder"),
+        (("mnist-gan", "folder", "", None, 10, None, None), "folder"),
+        (("mnist-gan", "zip", "", None, 10, None, None), "upload a zip"),
+        (("mnist-gan", "mnist-offline", "", None, 10**9, None, None), "steps"),
+        (("mnist-gan", "mnist-offline", "", None, 10, -3, None), "batch size"),
+        (("mnist-gan", "mnist-offline", "", None, 10, 2.5, None), "batch size"),
+        (("mnist-gan", "mnist-offline", "", None, 10, None, 5.0), "learning rate"),
+        (("pix2pix-sketch2digit", "mnist-offline", "", None, 10, None, None), "mnist-offline"),
+    ]
+    slip = _zip(tmp_path / "slip.zip", {"../x.png": b"x"})
+    cases.append((("mnist-gan", "zip", "", str(slip), 10, None, None), "'..'"))
+    for args, words in cases:
+        last = _drain(app.train_tab(*args, session))
+        assert last[4].startswith("⚠️") and words in last[4], (args, last[4])
+    assert not session.running and not session.trained
+
+
+def test_folder_paths_are_refused_on_a_public_space_and_limited_by_data_roots(tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    assert H.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
+    monkeypatch.setenv("SPACE_ID", "someone/forger")
+    with pytest.raises(ValueError, match="upload a zip"):
+        H.data_folder(str(tmp_path / "mine"))
+    monkeypatch.setenv("FORGER_DATA_ROOTS", str(tmp_path / "mine"))
+    assert H.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
+    with pytest.raises(ValueError, match="must be under"):
+        H.data_folder(str(tmp_path / "mine" / ".." / ".."))
+
+
+def test_push_uses_the_users_token_and_never_leaks_it(monkeypatch, translator):
+    session, key = translator
+    calls = []
+
+    def fake_push(folder, repo_id, token=None, private=False):
+        calls.append((folder, repo_id, token, private))
+        return f"https://huggingface.co/{repo_id}"
+
+    monkeypatch.setattr(gan.weights, "push_to_hub", fake_push)
+    assert "write token" in app.push_weights(key, "me/model", "", False, session)
+    assert "repo id" in app.push_weights(key, "not a repo", "hf_x", False, session)
+    assert "✅" in app.push_weights(key, "me/model", "hf_secret", True, session)
+    assert calls == [(session.trained[key].weights, "me/model", "hf_secret", True)]
+
+    def fail(*a, **k):
+        raise RuntimeError("401 for token hf_secret")
+
+    monkeypatch.setattr(gan.weights, "push_to_hub", fail)
+    message = app.push_weights(key, "me/model", "hf_secret", False, session)
+    assert "401" in message and "hf_secret" not in message
+
+
+# ------------------------------------------------------------------ the real app on 127.0.0.1, via gradio_client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
+
+
+def test_every_api_name_works_through_gradio_client(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == EXPECTED_API
+    assert not api["unnamed_endpoints"]
+    called = set()
+
+    def call(name, *args):
+        called.add(name)
+        return client.predict(*args, api_name=name)
+
+    # Sample
+    status, digit, *rest = call("/select_sample_model", "mnist-dcgan", 0, 1.0)
+    assert len(rest) == H.MAX_SLIDERS + 2
+    image, png, status = call("/sample", "dcgan-faces", 3, 1.0, 0, *NO_EDITS)
+    before = Image.open(png).copy()
+    image, png, status = call("/sample_live", "dcgan-faces", 3, 1.0, 0, 2.5, *NO_EDITS[1:])
+    assert np.abs(np.asarray(Image.open(png), np.int16) - np.asarray(before, np.int16)).mean() > 1
+    seed, image, png, status = call("/random_seed", "dcgan-faces", 1.0, 0, *NO_EDITS)
+    assert isinstance(seed, (int, float)) and Path(png).exists()
+    out = call("/reset_sliders", "dcgan-faces", 3, 1.0, 0)
+    assert list(out[:H.MAX_SLIDERS]) == [0] * H.MAX_SLIDERS and Path(out[H.MAX_SLIDERS + 1]).exists()
+    grid, grid_png, status = call("/variations", "dcgan-faces", 3, 1.0, 0, 4, *NO_EDITS)
+    assert Image.open(grid_png).size == (134, 134)
+    # Interpolate
+    status, digit_a, digit_b = call("/select_interpolate_model", "dcgan-faces")
+    strip, gif, gif_file, status = call("/interpolate", "dcgan-faces", 1, 2, 0, 1, 4, "slerp")
+    assert Image.open(gif_file).n_frames == 6
+    # Translate: a clear message for a model without weights, for a non-image and for a 20000x20000 PNG
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gan.weights, "WEIGHTS_DIR", tmp_path / "nothing")
+        mp.setattr(H, "_failures", {})
+        _forget_loaded_models()
+        status, sketch = call("/select_translate_model", "cyclegan-mnist2digits")
+        assert "Weights not available" in status
+        out, status = call("/translate", "cyclegan-mnist2digits", handle_file(str(app.EXAMPLES / "mnist_3.png")))
+        assert out is None and "Weights not available for `cyclegan-mnist2digits`" in status
+        out, status = call("/translate_sketch", "pix2pix-sketch2digit", {
+            "background": None, "layers": [], "composite": handle_file(str(app.EXAMPLES / "sketch_2.png"))})
+        assert out is None and "Weights not available" in status
+    _forget_loaded_models()
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(bad)))
+    assert out is None and "not a readable image" in status
+    out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(huge_png(tmp_path / "h.png", 20000,
+                                                                                       20000))))
+    assert out is None and "too large" in status
+    # Train: start, stop mid-run from the same session, the weights appear in this session only
+    data, status = call("/select_train_model", "cifar10-gan")
+    assert data == "cifar10"
+    folder, zip_box = call("/select_train_data", "zip")
+    assert "/stop_training" not in called
+    job = client.submit("mnist-gan", "mnist-offline", "", None, 5000, 16, None, api_name="/train")
+    called.add("/train")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("step" in str(o[2]) and "step 0 " not in str(o[2])
+                                                  for o in job.outputs()):
+        time.sleep(0.2)
+    assert call("/stop_training").startswith("Stopping")
+    grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd = job.result(timeout=120)
+    run_key = runs_dd["value"] if isinstance(runs_dd, dict) else runs_dd
+    assert "stopped at step" in status and run_key.startswith("run:") and Path(weights_zip).exists()
+    image, png, status = call("/sample_live", run_key, 0, 1.0, 0, *NO_EDITS)
+    assert png is not None, status
+    assert "write token" in call("/push_to_hub", run_key, "me/model", "", False)
+    sample_dd, interp_dd, translate_dd, image, png, status = call("/refresh_models")
+    # a second user (another client, another session) cannot use the first one's trained model
+    other = Client(server, verbose=False)
+    try:
+        result = other.predict(run_key, 0, 1.0, 0, *NO_EDITS, api_name="/sample_live")
+        assert result[1] is None and "other sessions" in result[2]
+    except Exception as e:  # Gradio itself refuses a value that is not among this session's choices
+        assert "not in the list of choices" in str(e) or "other sessions" in str(e)
+    assert other.predict(api_name="/stop_training").startswith("No training run")
+    assert called == EXPECTED_API

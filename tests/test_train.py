@@ -1,0 +1,288 @@
+"""Training: every family learns, stops, crashes and resumes cleanly, exports loadable weights; the CLI."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gan
+from gan.train import TrainConfig, TrainingOutOfMemoryError, load_checkpoint, push_run, train
+from gan.train.common import evaluating
+from gan.train.loop import _loop, prepare
+from conftest import ROOT
+
+
+# ---------------------------------------------------------------------------- tiny datasets
+
+
+def _save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Six small RGB photos of odd sizes (cropped and resized by the loader)."""
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        _save(tmp_path / "photos" / f"{i}.png", rng.integers(0, 256, (36, 40, 3), dtype=np.uint8))
+    return tmp_path / "photos"
+
+
+@pytest.fixture
+def aligned(tmp_path):
+    """The official pix2pix layout: train/*.png, each A|B side by side."""
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        a = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+        _save(tmp_path / "aligned" / "train" / f"{i}.png", np.concatenate([a, 255 - a], 1))
+    return tmp_path / "aligned"
+
+
+@pytest.fixture
+def unaligned(tmp_path):
+    """The official CycleGAN layout: trainA/ and trainB/ of different sizes."""
+    rng = np.random.default_rng(2)
+    for domain, n in (("trainA", 5), ("trainB", 7)):
+        for i in range(n):
+            _save(tmp_path / "unaligned" / domain / f"{i}.png", rng.integers(0, 256, (28, 28), dtype=np.uint8))
+    return tmp_path / "unaligned"
+
+
+def _events(config, stop_after=None):
+    stop = threading.Event()
+    events = []
+    for event in train(config, stop=stop):
+        events.append(event)
+        if stop_after is not None and event.step >= stop_after:
+            stop.set()
+    return events
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------- every family learns and exports
+
+FAMILIES = {  # model -> (data fixture or keyword, batch size)
+    "mnist-gan": ("mnist-offline", 8),
+    "mnist-dcgan": ("mnist-offline", 8),
+    "cifar10-gan": ("photos", 2),
+    "dcgan-faces": ("photos", 2),
+    "pix2pix-sketch2digit": ("aligned", 2),
+    "cyclegan-digits2mnist": ("unaligned", 2),
+}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_each_family_trains_with_finite_losses_and_exports_weights_that_reproduce_its_generator(
+        name, request, tmp_path, monkeypatch):
+    monkeypatch.setattr("gan.train.noise.GRID_SIDE", 2)  # 2 x 2 grids: cifar10-gan's generator is slow on a CPU
+    data, batch_size = FAMILIES[name]
+    if data in ("photos", "aligned", "unaligned"):
+        data = str(request.getfixturevalue(data))
+    config = TrainConfig(name, data=data, steps=3, batch_size=batch_size, out=tmp_path / "run", sample_every=2,
+                         ema=0.9 if name == "mnist-gan" else None)
+    run = prepare(config)
+    before = {n: _state(getattr(run.trainer, n)) for n in run.trainer.nets}
+    events = list(_loop(run, None))
+
+    assert [e.step for e in events] == [1, 2, 3, 3] and events[-1].done and not any(e.done for e in events[:-1])
+    assert all(math.isfinite(v) for e in events for v in e.losses.values())
+    assert events[1].grid is not None and events[-1].grid is not None and events[0].grid is None
+    for n in run.trainer.nets:  # every network learned something
+        after = getattr(run.trainer, n).state_dict()
+        assert any(not torch.equal(before[n][k], after[k]) for k in before[n] if after[k].is_floating_point()), n
+    assert (tmp_path / "run" / "samples" / "step_000002.png").exists()
+
+    spec = gan.model_info(name)
+    exports = [(name, "G_A" if spec["family"] == "cyclegan" else "G")]
+    if spec["reverse"]:
+        exports.append((spec["reverse"], "G_B"))  # CycleGAN exports both directions
+    generators = run.generators()
+    for export, attr in exports:
+        folder = tmp_path / "run" / "weights" / export
+        assert {"model.safetensors", "discriminator.safetensors", "config.json", "README.md",
+                "samples.png"} <= {p.name for p in folder.iterdir()}
+        loaded = gan.load_generator(export, weights=folder)
+        trained = generators[attr]
+        if spec["task"] == "noise":
+            x = (torch.randn(4, spec["latent_dim"]), torch.arange(4) if spec["classes"] else None)
+        else:
+            x = (torch.rand(1, spec["channels"], spec["image_size"], spec["image_size"]) * 2 - 1,)
+        with torch.no_grad(), evaluating(trained):
+            torch.testing.assert_close(loaded(*x), trained(*x))
+        assert gan.load_discriminator(export, weights=folder, pretrained=True) is not None
+    card = (tmp_path / "run" / "weights" / name / "README.md").read_text()
+    assert "![samples](samples.png)" in card and "| steps | 3 of batch" in card
+
+
+def test_ema_generator_is_what_gets_exported(tmp_path):
+    run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=2, batch_size=4, ema=0.5, out=tmp_path))
+    done = list(_loop(run, None))[-1]
+    exported = gan.load_generator("mnist-gan", weights=done.weights).state_dict()
+    for k, v in run.ema["G"].model.state_dict().items():
+        assert torch.equal(exported[k], v)
+    assert not torch.equal(exported["main.0.weight"], run.trainer.G.state_dict()["main.0.weight"])
+
+
+# ---------------------------------------------------------------------------- stop, crash, resume
+
+
+@pytest.mark.parametrize("name,data", [
+    ("mnist-dcgan", "mnist-offline"),  # BatchNorm, class labels, Adam
+    ("pix2pix-sketch2digit", "sketch2digit"),  # dropout (torch's global RNG), LR schedule
+    ("cyclegan-digits2mnist", "digits2mnist"),  # image pool, per-epoch A/B pairing, two optimizers
+])
+def test_resuming_a_stopped_run_gives_the_same_losses_as_an_uninterrupted_run(name, data, tmp_path, monkeypatch):
+    monkeypatch.setattr("gan.train.cyclegan.POOL_SIZE", 3)  # full after one step: the pool's draws matter
+    kw = dict(data=data, steps=4, batch_size=3, precision="fp32", sample_every=100)
+    whole = _events(TrainConfig(name, out=tmp_path / "whole", **kw))
+
+    stopped = _events(TrainConfig(name, out=tmp_path / "part", **kw), stop_after=2)
+    assert [e.step for e in stopped] == [1, 2, 2] and stopped[-1].done
+    assert stopped[-1].checkpoint == tmp_path / "part" / "checkpoint.pt" and "resume" in stopped[-1].message
+    assert load_checkpoint(stopped[-1].checkpoint)["step"] == 2
+
+    resumed = _events(TrainConfig(name, out=tmp_path / "part", resume=True, **kw))
+    assert [e.step for e in resumed] == [3, 4, 4]
+    for a, b in zip(whole[2:4], resumed[:2]):
+        assert a.losses.keys() == b.losses.keys()
+        for k in a.losses:
+            assert abs(a.losses[k] - b.losses[k]) <= 1e-6, (k, a.step, a.losses[k], b.losses[k])
+
+
+def _failing_at(run, call, error):
+    g_step, calls = run.trainer.g_step, []
+
+    def failing(batch, fake):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return g_step(batch, fake)
+
+    run.trainer.g_step = failing
+
+
+def test_keyboard_interrupt_mid_step_saves_a_checkpoint_and_weights_that_load(tmp_path):
+    run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=10, batch_size=4, out=tmp_path))
+    _failing_at(run, 3, KeyboardInterrupt())
+    events = list(_loop(run, None))
+    assert events[-1].done and events[-1].step == 2 and "interrupted at step 2" in events[-1].message
+    assert load_checkpoint(tmp_path)["step"] == 2
+    gan.load_generator("mnist-gan", weights=events[-1].weights)
+    resumed = _events(TrainConfig("mnist-gan", out=tmp_path, resume=True))  # the run's recipe comes back
+    assert [e.step for e in resumed][:1] == [3] and resumed[-1].step == 10
+
+
+def test_a_crash_leaves_the_last_periodic_checkpoint_whole_and_resumable(tmp_path):
+    run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=6, batch_size=4, out=tmp_path,
+                              checkpoint_every=2))
+    _failing_at(run, 4, RuntimeError("boom"))
+    seen = []
+    with pytest.raises(RuntimeError, match="boom"):
+        for event in _loop(run, None):
+            seen.append(event)
+    assert seen[1].checkpoint == tmp_path / "checkpoint.pt" and seen[2].checkpoint is None
+    assert load_checkpoint(tmp_path)["step"] == 2
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert [e.step for e in _events(TrainConfig("mnist-gan", out=tmp_path, resume=True))] == [3, 4, 5, 6, 6]
+
+
+def test_out_of_memory_says_to_use_a_smaller_batch(tmp_path):
+    run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=2, batch_size=8, out=tmp_path))
+    _failing_at(run, 1, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    with pytest.raises(TrainingOutOfMemoryError, match="--batch-size 4"):
+        list(_loop(run, None))
+
+
+# ---------------------------------------------------------------------------- errors before the first step
+
+
+def test_bad_data_or_config_fails_at_the_call_before_any_step(tmp_path):
+    (tmp_path / "empty").mkdir()
+    paired = tmp_path / "paired"
+    _save(paired / "A" / "cat.png", np.zeros((32, 32), np.uint8))
+    _save(paired / "B" / "dog.png", np.zeros((32, 32), np.uint8))
+    _save(tmp_path / "onlyA" / "trainA" / "0.png", np.zeros((28, 28), np.uint8))
+    out = tmp_path / "out"
+    cases = [
+        (TrainConfig("dcgan-faces", data=str(tmp_path / "empty"), out=out), "holds no images"),
+        (TrainConfig("pix2pix-sketch2digit", data=str(paired), out=out), "do not pair up"),
+        (TrainConfig("cyclegan-digits2mnist", data=str(tmp_path / "onlyA"), out=out), "trainB"),
+        (TrainConfig("dcgan-faces", out=out), "pass data"),  # its own dataset is not bundled
+        (TrainConfig("mnist-dcgan", data="sketch2digit", out=out), "for 'paired' models"),
+        (TrainConfig("mnist-gan", steps=3, epochs=1, out=out), "not both"),
+        (TrainConfig("mnist-gan", loss="wasserstein", out=out), "unknown loss"),
+        (TrainConfig("mnist-gan", resume=True, out=out), "no checkpoint to resume"),
+    ]
+    for config, message in cases:
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            train(config)  # raises at the call: no event, no step
+    assert not out.exists()
+
+
+def test_epochs_count_passes_over_the_data(tmp_path):
+    events = _events(TrainConfig("mnist-gan", data="mnist-offline", classes=["7"], epochs=0.05, batch_size=5,
+                                 out=tmp_path))
+    assert events[-1].total == 3  # 5% of the 250 sevens, 5 at a time
+
+
+# ---------------------------------------------------------------------------- push and the command line
+
+
+def test_push_uploads_the_weights_folder_with_samples_and_metrics_in_the_card(tmp_path, monkeypatch):
+    done = _events(TrainConfig("mnist-gan", data="mnist-offline", steps=1, batch_size=4, out=tmp_path))[-1]
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": "mnist-gan", "metrics": {"fid": {"value": 12.5}}}))
+    pushed = {}
+    monkeypatch.setattr("gan.weights.push_to_hub",
+                        lambda folder, repo, **kw: pushed.update(folder=folder, repo=repo, **kw) or "https://hub/x")
+    assert push_run(tmp_path, "me/mnist-gan", private=True) == "https://hub/x"
+    assert pushed["folder"] == done.weights and pushed["repo"] == "me/mnist-gan" and pushed["private"]
+    card = (done.weights / "README.md").read_text()
+    assert "## Metrics" in card and "12.5" in card and "![samples](samples.png)" in card and "mnist-offline" in card
+    assert (done.weights / "metrics.json").exists()
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "gan", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_cli_trains_end_to_end_and_the_weights_sample(tmp_path):
+    proc = _cli("train", "mnist-dcgan", "--data", "mnist-offline", "--steps", "3", "--batch-size", "8",
+                "--sample-every", "2", "--out", str(tmp_path))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "trained mnist-dcgan for 3 steps" in stdout and "3/3" in stderr  # the tqdm bar
+    assert (tmp_path / "samples" / "step_000002.png").exists() and (tmp_path / "samples" / "step_000003.png").exists()
+    config = json.loads((tmp_path / "weights" / "mnist-dcgan" / "config.json").read_text())
+    assert config["training"]["steps"] == 3 and config["training"]["data"] == "mnist-offline"
+    gan.sample("mnist-dcgan", seed=0, n=2, label=3, weights=tmp_path / "weights" / "mnist-dcgan")
+
+
+def test_cli_ctrl_c_saves_a_checkpoint_and_exits_130_with_the_resume_command(tmp_path):
+    proc = _cli("train", "mnist-gan", "--data", "mnist-offline", "--steps", "100000", "--batch-size", "4",
+                "--sample-every", "1", "--out", str(tmp_path))
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "samples" / "step_000002.png").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"interrupted; checkpoint saved to {tmp_path / 'checkpoint.pt'}" in stderr and "--resume" in stderr
+    assert load_checkpoint(tmp_path)["step"] >= 2
+    assert (tmp_path / "weights" / "mnist-gan" / "model.safetensors").exists()
