@@ -33,8 +33,8 @@ Two kinds of evaluation, chosen by the model:
     size (pix2pix works at 32x32) are resized to 28x28 (bilinear, antialiased) to classify. The
     ``input_label_accuracy`` row is the do-nothing baseline (the inputs themselves classified).
     The outputs of mnist2digits are blocky UCI-style digits, outside the MNIST classifier's
-    domain (the bundled classifier reads about 18% of real UCI digits as they are, about 90%
-    reframed): its outputs, inputs and reference are reframed MNIST-style first (``reframe_uci_style``), the
+    domain (the bundled classifier reads under half of the real UCI digits as they are, about
+    90% reframed): its outputs, inputs and reference are reframed MNIST-style first (``reframe_uci_style``), the
     reference is real UCI digits, it has no target, and when cyclegan-digits2mnist has
     weights the label is also checked after the round trip back to MNIST.
 
@@ -332,7 +332,7 @@ a meaningful confidence.
 | the 1,797 UCI digits upsampled to 28x28, as they are | {100 * c['uci_as_is']:.2f}% |
 | the same reframed MNIST-style (`reframe_uci_style`) | {100 * c['uci_reframed']:.2f}% |
 
-Without the noise augmentation a classifier trained the same way read 73% of the noisy digits.
+Without the noise augmentation, a classifier trained the same way read only about 73% of the noisy digits.
 
 ## Why the split matters
 

@@ -220,6 +220,12 @@ class FusedConv(nn.Module):
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(getattr(conv, "output_padding", (0, 0)))
         self.reflect = pad  # a ReflectionPad2d(pad) folded in front
+        self.dense = None
+        if self.transposed and self.padding == [0, 0] and self.output_padding == [0, 0] and self.groups == 1:
+            # a 1x1 input (DCGAN's first layer: z -> 4x4) is one GEMM: (B, C) @ (C, kh*kw*K), NHWC out
+            c, k, kh, kw = weight.shape
+            self.dense = (weight.permute(0, 2, 3, 1).reshape(c, kh * kw * k).contiguous(),
+                          None if bias is None else bias.repeat(kh * kw), (kh, kw, k))
         weight = weight.contiguous(memory_format=torch.channels_last)
         if self.transposed:
             self.packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
@@ -230,6 +236,12 @@ class FusedConv(nn.Module):
         self.bias = None if bias is None else bias.contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dense is not None and x.shape[-2:] == (1, 1):
+            weight, bias, (kh, kw, k) = self.dense
+            flat = x.reshape(x.shape[0], -1)
+            y = torch.addmm(bias, flat, weight) if bias is not None else flat @ weight  # (B, kh*kw*K)
+            y = y.view(-1, kh, kw, k).permute(0, 3, 1, 2)  # (B, K, kh, kw), channels_last
+            return _apply_act(y, None if self.attr == "none" else (self.attr, self.scalars))
         x = x.contiguous(memory_format=torch.channels_last)
         if self.reflect:
             x = _reflect_pad_nhwc(x.permute(0, 2, 3, 1), self.reflect).permute(0, 3, 1, 2)
@@ -240,6 +252,49 @@ class FusedConv(nn.Module):
         return torch.ops.mkldnn._convolution_pointwise(
             x, self.packed, self.bias, self.padding, self.stride, self.dilation, self.groups, self.attr,
             self.scalars, None)
+
+
+class FoldConv(nn.Module):
+    """A convolution or transposed convolution with few output channels (an RGB or grey output layer)
+    as one GEMM to columns and a col2im (F.fold): oneDNN's kernels use its vector units poorly when
+    the output has 1-4 channels. A stride-1 Conv2d with padding p is computed as the transposed
+    convolution with the kernel flipped and padding r - 1 - p."""
+
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, act: tuple[str, list[float]] | None = None,
+                 pad: int = 0) -> None:
+        super().__init__()
+        weight, bias = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
+        if isinstance(conv, nn.ConvTranspose2d):
+            self.stride, self.padding = conv.stride, conv.padding
+            self.output_padding = conv.output_padding
+        else:  # conv(x, w, p) == conv_transpose(x, flip(w)^T, r - 1 - p) for stride 1
+            weight = weight.flip(2, 3).transpose(0, 1)
+            self.stride, self.output_padding = (1, 1), (0, 0)
+            self.padding = tuple(k - 1 - p for k, p in zip(conv.kernel_size, conv.padding))
+        c, k, kh, kw = weight.shape  # (C_in, K, kh, kw)
+        self.kernel = (kh, kw)
+        self.columns = weight.reshape(c, k * kh * kw).t().contiguous()  # (K*kh*kw, C_in)
+        self.bias = None if bias is None else bias.view(1, -1, 1, 1)
+        self.act, self.reflect = act, pad
+
+    @staticmethod
+    def supports(conv: nn.Module) -> bool:
+        if conv.groups != 1 or conv.dilation != (1, 1) or conv.out_channels > 4 or conv.in_channels < 32:
+            return False
+        return isinstance(conv, nn.ConvTranspose2d) or (conv.stride == (1, 1) and conv.kernel_size[0] >= 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reflect:
+            xh = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+            x = _reflect_pad_nhwc(xh, self.reflect).permute(0, 3, 1, 2)
+        n, c, h, w = x.shape
+        cols = torch.matmul(self.columns, x.contiguous().view(n, c, h * w))  # (N, K*kh*kw, H*W)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        size = ((h - 1) * sh - 2 * ph + kh + self.output_padding[0], (w - 1) * sw - 2 * pw + kw + self.output_padding[1])
+        y = F.fold(cols, size, self.kernel, stride=self.stride, padding=self.padding)  # (N, K, H', W')
+        if self.bias is not None:
+            y += self.bias
+        return _apply_act(y, self.act)
 
 
 class FusedLinear(nn.Module):
@@ -406,9 +461,11 @@ def _rewrite_sequential(seq: nn.Sequential) -> None:
             j += bn is not None
             act = _act(at(j))
             j += act is not None
-            if WinogradConv.supports(layer) and (pad == 0 or layer.padding == (0, 0)):
+            if FoldConv.supports(layer) and bn is None:
+                new: nn.Module = FoldConv(layer, act, pad=pad)
+            elif WinogradConv.supports(layer) and (pad == 0 or layer.padding == (0, 0)):
                 m = 6 if layer.kernel_size == (3, 3) else 4  # F(6x6, 3x3) and F(4x4, 5x5): 8x8 tiles
-                new: nn.Module = WinogradConv(layer, m=m, act=act, bn=bn, pad=pad or None, reflect=bool(pad))
+                new = WinogradConv(layer, m=m, act=act, bn=bn, pad=pad or None, reflect=bool(pad))
             else:
                 new = FusedConv(layer, bn, act, pad=pad)
             seq[start] = new

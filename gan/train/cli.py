@@ -91,8 +91,7 @@ def add_commands(sub: Any) -> None:
         "train", help="train a model (any family) on a dataset keyword or folder",
         description="Train a registered model. Writes OUT/checkpoint.pt, OUT/samples/step_XXXXXX.png and, at the "
                     "end (or on Ctrl-C), OUT/weights/MODEL (loadable with --weights). Unset options follow the "
-                    "family's recipe (paper or book).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "family's recipe (paper or book).")
     s.add_argument("model", help="a registered model, e.g. mnist-dcgan (see: python -m gan list)")
     s.add_argument("--data", help="mnist-offline | mnist | cifar10 | sketch2digit | digits2mnist, or a folder "
                                   "(images; pix2pix: train/ of A|B images or A/ + B/; CycleGAN: trainA/ + trainB/); "
@@ -105,15 +104,16 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--lr", type=float, help="the generator's learning rate (default: the recipe's)")
     s.add_argument("--out", help="the run folder (default: runs/MODEL)")
     s.add_argument("--resume", action="store_true", help="continue the run in OUT exactly where it stopped")
-    s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every, help="steps between sample grids")
-    s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, help="steps between checkpoints")
-    s.add_argument("--device", choices=DEVICES, default=TrainConfig.device)
+    s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every, help="steps between sample grids (default: %(default)s)")
+    s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, help="steps between checkpoints (default: %(default)s)")
+    s.add_argument("--device", choices=DEVICES, default=TrainConfig.device, help="default: %(default)s")
     s.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
-                   help="bf16: autocast where the hardware has native bf16")
-    s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss, help="noise models' GAN loss")
+                   help="bf16: autocast where it is faster (CUDA with bf16, CPUs with AMX), else fp32 "
+                        "(default: %(default)s)")
+    s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss, help="noise models' GAN loss (default: %(default)s)")
     s.add_argument("--ema", type=float, help="keep an EMA of the generator with this decay (e.g. 0.999) and export it")
-    s.add_argument("--workers", type=int, default=TrainConfig.workers, help="DataLoader worker processes")
-    s.add_argument("--seed", type=int, default=TrainConfig.seed)
+    s.add_argument("--workers", type=int, default=TrainConfig.workers, help="DataLoader worker processes (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=TrainConfig.seed, help="default: %(default)s")
     s.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="noise models: DiffAugment (translation, cutout) on D's inputs (default: the recipe's, "
                         "on for mnist-dcgan)")

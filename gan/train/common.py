@@ -119,7 +119,7 @@ def _accelerator() -> Any:
                            f"missing: pip install accelerate, or run a single process") from None
     # Our own --precision decides autocast; BatchNorm buffers stay per process (broadcasting them
     # in place breaks the two discriminator passes of a GAN step).
-    return Accelerator(mixed_precision="no",
+    return Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(),
                        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)])
 
 

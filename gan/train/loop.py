@@ -53,7 +53,7 @@ class TrainConfig:
     resume: bool = False  # continue from out/checkpoint.pt (exactly where it stopped)
     sample_every: int = 200  # a sample grid (out/samples/step_XXXXXX.png) every this many steps
     device: str = "auto"  # cpu | cuda | auto
-    precision: str = "bf16"  # fp32 | bf16 (autocast where the hardware has native bf16, else fp32)
+    precision: str = "bf16"  # fp32 | bf16 (autocast where it is faster: CUDA with bf16, CPUs with AMX; else fp32)
     loss: str = "bce"  # noise models: bce (non-saturating) | hinge | lsgan; pix2pix is bce, CycleGAN lsgan
     ema: float | None = None  # e.g. 0.999: keep an EMA of the generator and export it instead of the raw one
     classes: list[str] | None = None  # keep only these classes: CIFAR-10 names (["frog"]) or MNIST digits (["3"])
