@@ -273,7 +273,7 @@ def _cli(*args, **kw):
 
 def test_cli_trains_end_to_end_and_the_weights_sample(tmp_path):
     proc = _cli("train", "mnist-dcgan", "--data", "mnist-offline", "--steps", "3", "--batch-size", "8",
-                "--sample-every", "2", "--out", str(tmp_path))
+                "--sample-every", "2", "--workers", "1", "--out", str(tmp_path))
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     assert "trained mnist-dcgan for 3 steps" in stdout and "3/3" in stderr  # the tqdm bar
@@ -283,16 +283,20 @@ def test_cli_trains_end_to_end_and_the_weights_sample(tmp_path):
     gan.sample("mnist-dcgan", seed=0, n=2, label=3, weights=tmp_path / "weights" / "mnist-dcgan")
 
 
-def test_cli_ctrl_c_saves_a_checkpoint_and_exits_130_with_the_resume_command(tmp_path):
-    proc = _cli("train", "mnist-gan", "--data", "mnist-offline", "--steps", "100000", "--batch-size", "4",
-                "--sample-every", "1", "--out", str(tmp_path))
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "samples" / "step_000002.png").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+def test_cli_ctrl_c_saves_a_checkpoint_and_exits_130_with_the_resume_command(tmp_path, capsys):
+    from gan.__main__ import main
+
+    def press_ctrl_c_once_training():  # the CLI's handler is installed before the first step
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "samples" / "step_000002.png").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c_once_training, daemon=True).start()
+    code = main(["train", "mnist-gan", "--data", "mnist-offline", "--steps", "100000", "--batch-size", "4",
+                 "--sample-every", "1", "--out", str(tmp_path)])
+    stderr = capsys.readouterr().err
+    assert code == 130, stderr
     assert f"interrupted; checkpoint saved to {tmp_path / 'checkpoint.pt'}" in stderr and "--resume" in stderr
-    assert load_checkpoint(tmp_path)["step"] >= 2
+    assert 2 <= load_checkpoint(tmp_path)["step"] < 100000
     assert (tmp_path / "weights" / "mnist-gan" / "model.safetensors").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -38,6 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    file=sys.stderr)
 
     events = train(config, stop=stop)  # errors in the data or the config raise here, before any step
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, only the first process talks
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
         signal.signal(signal.SIGINT, on_sigint)
@@ -52,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 last = event
                 if bar is None:
                     bar = tqdm(total=event.total, initial=event.step - (0 if event.done else 1), unit="step",
-                               desc=args.model, dynamic_ncols=True)
+                               desc=args.model, dynamic_ncols=True, disable=not main)
                 if not event.done:
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
@@ -65,13 +67,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
     if last is None or not last.done:
         return 1
+    if not main:
+        return 130 if last.step < last.total else 0
     if last.step < last.total:
         print(f"interrupted; checkpoint saved to {last.checkpoint}, resume with: python -m gan train {args.model} "
               f"--out {shlex.quote(str(config.out))} --resume", file=sys.stderr)
         return 130
+    from gan.registry import get_spec
+
+    weights = shlex.quote(str(last.weights))
+    try_it = (f"python -m gan sample {args.model} --weights {weights} -n 16" if get_spec(args.model).task == "noise"
+              else f"python -m gan translate {args.model} IMAGE --weights {weights}")
     print(last.message)
-    print(f"samples: {config.out / 'samples' / f'step_{last.step:06d}.png'}; "
-          f"try: python -m gan sample {args.model} --weights {shlex.quote(str(last.weights))} -n 16")
+    print(f"samples: {config.out / 'samples' / f'step_{last.step:06d}.png'}; try: {try_it}")
     return 0
 
 
@@ -96,7 +104,8 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--data", help="mnist-offline | mnist | cifar10 | sketch2digit | digits2mnist, or a folder "
                                   "(images; pix2pix: train/ of A|B images or A/ + B/; CycleGAN: trainA/ + trainB/); "
                                   "default: the model's own dataset")
-    s.add_argument("--classes", nargs="+", help="keep only these classes, e.g. --classes frog (CIFAR-10) or 3 8 (MNIST)")
+    s.add_argument("--classes", nargs="+",
+                   help="keep only these classes, e.g. --classes frog (CIFAR-10) or 3 8 (MNIST)")
     length = s.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="training steps (default: the recipe's, 2000)")
     length.add_argument("--epochs", type=float, help="passes over the data, instead of --steps")
@@ -104,15 +113,20 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--lr", type=float, help="the generator's learning rate (default: the recipe's)")
     s.add_argument("--out", help="the run folder (default: runs/MODEL)")
     s.add_argument("--resume", action="store_true", help="continue the run in OUT exactly where it stopped")
-    s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every, help="steps between sample grids (default: %(default)s)")
-    s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every, help="steps between checkpoints (default: %(default)s)")
+    s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every,
+                   help="steps between sample grids (default: %(default)s)")
+    s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,
+                   help="steps between checkpoints (default: %(default)s)")
     s.add_argument("--device", choices=DEVICES, default=TrainConfig.device, help="default: %(default)s")
     s.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
                    help="bf16: autocast where it is faster (CUDA with bf16, CPUs with AMX), else fp32 "
                         "(default: %(default)s)")
-    s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss, help="noise models' GAN loss (default: %(default)s)")
-    s.add_argument("--ema", type=float, help="keep an EMA of the generator with this decay (e.g. 0.999) and export it")
-    s.add_argument("--workers", type=int, default=TrainConfig.workers, help="DataLoader worker processes (default: %(default)s)")
+    s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss,
+                   help="noise models' GAN loss (default: %(default)s)")
+    s.add_argument("--ema", type=float,
+                   help="keep an EMA of the generator with this decay (e.g. 0.999) and export it")
+    s.add_argument("--workers", type=int, default=TrainConfig.workers,
+                   help="DataLoader worker processes (default: %(default)s)")
     s.add_argument("--seed", type=int, default=TrainConfig.seed, help="default: %(default)s")
     s.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="noise models: DiffAugment (translation, cutout) on D's inputs (default: the recipe's, "

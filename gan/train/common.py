@@ -49,10 +49,11 @@ class TrainingOutOfMemoryError(RuntimeError):
 
 @dataclass
 class Hardware:
-    """Where training runs and how: device, bf16 autocast, and (under ``accelerate launch``) the Accelerator."""
+    """Where training runs and how: device, bf16 autocast, and (under ``accelerate launch`` or ``torchrun``)
+    the Accelerator that set up the processes."""
 
     device: torch.device
-    bf16: bool  # bf16 autocast for forward passes (CPUs with AMX / AVX-512 bf16, recent GPUs)
+    bf16: bool  # bf16 autocast for forward passes (GPUs with bf16, CPUs with AMX)
     accelerator: Any = None  # accelerate.Accelerator when launched on several processes, else None
 
     @property
@@ -79,11 +80,19 @@ class Hardware:
             loss.backward()
 
     def distribute(self, trainer: Trainer) -> None:
-        """Wrap the networks in DistributedDataParallel when there are several processes."""
+        """Wrap the networks in DistributedDataParallel when there are several processes.
+
+        BatchNorm statistics stay per process: syncing buffers at every forward would overwrite
+        them in place between the two discriminator passes of a step, which autograd refuses.
+        """
         if self.accelerator is None:
             return
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
         for name in trainer.nets:
-            setattr(trainer, name, self.accelerator.prepare_model(getattr(trainer, name)))
+            setattr(trainer, name, DistributedDataParallel(getattr(trainer, name), device_ids=ids,
+                                                           forward_sync_buffers=False))
 
     def describe(self) -> str:
         if self.device.type == "cuda":
@@ -113,14 +122,11 @@ def _accelerator() -> Any:
         return None
     try:
         from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs
     except ImportError:
         raise RuntimeError(f"launched on {world} processes (WORLD_SIZE={world}), but the accelerate package is "
                            f"missing: pip install accelerate, or run a single process") from None
-    # Our own --precision decides autocast; BatchNorm buffers stay per process (broadcasting them
-    # in place breaks the two discriminator passes of a GAN step).
-    return Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available(),
-                       kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)])
+    # It sets up the processes and the device; our own --precision decides autocast.
+    return Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())
 
 
 def pick_hardware(device: str, precision: str) -> Hardware:
@@ -557,7 +563,7 @@ def model_card(spec: ModelSpec, name: str, training: dict[str, Any], metrics: di
     rows = [
         ("data", f"`{training['data']}`{classes}, {training['dataset_size']:,} items"),
         ("steps", f"{training['steps']:,} of batch {training['batch_size']} "
-                  f"({training['epochs']:.1f} epochs)"),
+                  f"({training['epochs']:.3g} epochs)"),
         ("recipe", training["recipe"]),
         ("precision", training["precision"]),
         ("time", f"{training['train_seconds']:.0f} s"),

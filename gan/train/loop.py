@@ -236,7 +236,8 @@ class _Run:
             "recipe": self.trainer.describe() + (f"; EMA {c.ema} of the generator exported" if c.ema else ""),
             "precision": "bf16 autocast" if self.hw.bf16 else "fp32",
             "train_seconds": round(elapsed, 1), "hardware": self.hw.describe(),
-            "final_losses": losses, "command": _command(c, self.total, self.trainer.defaults(self.spec).get("augment", False)),
+            "final_losses": losses,
+            "command": _command(c, self.total, recipe_augment=self.trainer.defaults(self.spec).get("augment", False)),
         }
 
 
@@ -288,6 +289,9 @@ def prepare(config: TrainConfig) -> _Run:
         run.fixed = checkpoint["fixed"]
         run.step, run.elapsed = checkpoint["step"], checkpoint["elapsed"]
         set_rng_state(checkpoint["rng"], trainer.noise)
+        if hw.world > 1:  # the checkpoint holds the first process's RNG: give each process its own again
+            torch.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step)
+            trainer.noise.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step + 1)
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
     hw.distribute(trainer)
     return run
@@ -355,6 +359,7 @@ def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], inte
     config, hw = run.config, run.hw
     grid = run.grid()
     checkpoint = folder = None
+    folders: list[Path] = []
     if hw.is_main:
         run.save_grid(grid, step)
         checkpoint = run.checkpoint(step, elapsed, losses)
@@ -370,6 +375,7 @@ def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], inte
                    f"weights to {folder}; resume with: python -m gan train {config.model} "
                    f"--out {shlex.quote(str(config.out))} --resume")
     else:
-        message = f"trained {run.spec.name} for {step} steps ({elapsed:.0f} s); weights in {folder}"
+        also = f" (reverse direction: {folders[1]})" if len(folders) > 1 else ""
+        message = f"trained {run.spec.name} for {step} steps ({elapsed:.0f} s); weights in {folder}{also}"
     log.info(message)
     return TrainEvent(step, run.total, losses, grid, checkpoint, done=True, weights=folder, message=message)

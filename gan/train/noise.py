@@ -104,7 +104,7 @@ class NoiseTrainer(Trainer):
         """D's logits (B,), through DiffAugment when the recipe has it."""
         if self.augment:
             images = diff_augment(images, self.noise)
-        return (D or self.D)(images, labels if self.num_classes else None)
+        return (self.D if D is None else D)(images, labels if self.num_classes else None)
 
     def describe(self) -> str:
         c = self.config
