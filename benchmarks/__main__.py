@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-SECTIONS = ("throughput", "ablation", "slider", "translate", "training", "coldstart", "gpu")
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "training", "coldstart", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.quick and not args.only:
-        chosen = [s for s in chosen if s != "ablation"]
+        chosen = [s for s in chosen if s not in ("ablation", "threads")]
 
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     warnings.filterwarnings("ignore")
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import throughput
             new = throughput.ablation(repeats=3 if args.quick else 5,
                                       translators=("cyclegan-horse2zebra", "pix2pix-edges2shoes"))
+        elif section == "threads":
+            from benchmarks import throughput
+            new = throughput.threads(repeats=3 if args.quick else 5)
         elif section == "slider":
             from benchmarks import slider
             new = slider.run(args.quick)

@@ -8,6 +8,7 @@ from benchmarks.common import Row, fmt
 TITLES = {
     "throughput": "1. Generator throughput: `gan.sample` (latents -> PIL) vs the fp32 eager reference",
     "ablation": "1b. The alternatives the fast path was chosen from (forward only, vs eager fp32)",
+    "threads": "1c. Threads: `gan.sample` with torch's default thread count vs one thread (shared machine)",
     "slider": "2. Slider latency through the running app (127.0.0.1)",
     "translate": "3. Translation latency per image: `gan.translate` vs the same path with the fp32 eager generator",
     "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",

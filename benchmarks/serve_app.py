@@ -30,7 +30,9 @@ def _fixed_image() -> Image.Image:
 
 
 def add_floors(demo: gr.Blocks, image_format: str = "png") -> None:
+    """The floor endpoints, and ``/bench_slider_direct``: the app's slider handler with queue=False."""
     picture = _fixed_image()
+    slider = next((fn for fn in demo.fns.values() if fn.api_name == "sample_live"), None)
     with demo:
         with gr.Row(visible=False):
             trigger = gr.Number(0, visible=False)
@@ -39,12 +41,16 @@ def add_floors(demo: gr.Blocks, image_format: str = "png") -> None:
             status = gr.Markdown(visible=False)
         trigger.change(lambda x: None, [trigger], None, api_name="bench_noop", show_progress="hidden",
                        concurrency_limit=None)
+        trigger.blur(lambda x: None, [trigger], None, api_name="bench_noop_direct", queue=False)
 
         def image(x: float):
             return picture, None, "ok"
 
         trigger.submit(image, [trigger], [shown, path, status], api_name="bench_image", show_progress="hidden",
                        concurrency_limit=None)
+        if slider is not None:
+            trigger.focus(slider.fn, slider.inputs, slider.outputs, api_name="bench_slider_direct", queue=False,
+                          show_progress="hidden")
 
 
 def minimal_app(image_format: str = "png") -> gr.Blocks:
@@ -76,7 +82,12 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--format", default="png", choices=["png", "webp", "jpeg"])
     parser.add_argument("--minimal", action="store_true", help="serve the stand-in, not app.py")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in the server")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     kwargs = {}
     if not args.minimal and (ROOT / "app.py").exists():

@@ -108,6 +108,15 @@ class RawClient:
                         return msg["output"].get("data", [])
         raise RuntimeError(f"{api}: the event stream ended without a result")
 
+    def post(self, api: str, values: list[Any]) -> list[Any]:
+        """A queue=False event as the web page sends it: one POST to run/{api_name}."""
+        values = list(values)
+        data = [None if kind == "state" else values.pop(0) if values else None for kind in self.types[api]]
+        r = self.http.post(f"{self.base}{self.prefix}/run/{api}",
+                           json={"data": data, "event_data": None, "session_hash": uuid.uuid4().hex[:11]})
+        r.raise_for_status()
+        return r.json().get("data", [])
+
     def close(self) -> None:
         self.http.close()
 
@@ -122,8 +131,10 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50": percentile(samples, 50) * 1e3, "p95": percentile(samples, 95) * 1e3}
 
 
-def measure(url: str, models: tuple[str, ...], iterations: int) -> dict[str, dict[str, dict[str, float]]]:
-    """{client: {what: {p50, p95}}} for what in noop, image and every model, in milliseconds."""
+def measure(url: str, models: tuple[str, ...], iterations: int) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """{client: {model: {what: {p50, p95}}}} in milliseconds, for what in: noop, image, slider and (for the
+    browser-like client) noop and slider with queue=False (one direct POST). The floors of a model are
+    the ones timed alternately with its slider moves."""
     from gradio_client import Client
 
     gc = Client(url, verbose=False, download_files=False)
@@ -132,76 +143,65 @@ def measure(url: str, models: tuple[str, ...], iterations: int) -> dict[str, dic
         raise RuntimeError(f"the app has no /{SLIDER_API} endpoint; its endpoints: {', '.join(api)}")
     n_edits = sum(p["parameter_name"].startswith("edit_") for p in api[f"/{SLIDER_API}"]["parameters"])
     raw = RawClient(url)
+    direct = "bench_slider_direct" in raw.deps
     clients = {
         "gradio_client": lambda name, args: gc.predict(*args, api_name=f"/{name}"),
-        "browser-like SSE": lambda name, args: raw.call(name, args),
+        "browser-like SSE": lambda name, args: (raw.post if name.endswith("_direct") else raw.call)(name, args),
     }
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for client_name, call in clients.items():
-        samples: dict[str, list[float]] = {}
+        results[client_name] = {}
         for model in models:
+            samples: dict[str, list[float]] = {}
             call(SLIDER_API, _slider_args(model, 0.5, n_edits))  # load, prepare and PCA once, off the clock
-            plan = [("noop", "bench_noop", [1]), ("image", "bench_image", [1])] + [
-                (model, SLIDER_API, None)]
+            plan: list[tuple[str, str, list[Any] | None]] = [
+                ("noop", "bench_noop", [1]), ("image", "bench_image", [1]), ("slider", SLIDER_API, None)]
+            if client_name != "gradio_client" and direct:
+                plan += [("noop queue=False", "bench_noop_direct", [1]),
+                         ("slider queue=False", "bench_slider_direct", None)]
             for i in range(iterations):
-                for what, endpoint, args in plan[i % 3:] + plan[: i % 3]:
+                for what, endpoint, args in plan[i % len(plan):] + plan[: i % len(plan)]:
                     if args is None:
                         args = _slider_args(model, -3 + 6 * ((i * 7) % iterations) / iterations, n_edits)
                     start = time.perf_counter()
                     out = call(endpoint, args)
                     samples.setdefault(what, []).append(time.perf_counter() - start)
-                    if what == model and client_name == "browser-like SSE" and i == 0 and not out[0]:
-                        raise RuntimeError(f"the slider of {model} returned no image: {out[-1]}")
-        results[client_name] = {what: _stats(s) for what, s in samples.items()}
+                    if endpoint != "bench_noop" and not endpoint.startswith("bench_noop") and i == 0 \
+                            and client_name != "gradio_client" and not out[0]:
+                        raise RuntimeError(f"{endpoint} returned no image for {model}: {out[-1]}")
+            results[client_name][model] = {what: _stats(v) for what, v in samples.items()}
     raw.close()
     return results
 
 
-def handler_times(models: tuple[str, ...], root: Path, repeats: int = 30) -> dict[str, float]:
-    """Median seconds of the slider handler itself (app.sample_image) in this process, per model."""
-    import statistics
-
-    os.environ["FORGER_WEIGHTS_DIR"] = str(root)
-    from gan import weights as gan_weights
-
-    gan_weights.WEIGHTS_DIR = root
-    sys.path.insert(0, str(ROOT))
-    import app  # noqa: E402
-
-    out = {}
-    for model in models:
-        args = [model, 0, 1.0, 0] + [0.0] * 32 + [None]
-        app.sample_image(*args)
-        times = []
-        for i in range(repeats):
-            args[4] = -3 + 6 * i / repeats
-            start = time.perf_counter()
-            app.sample_image(*args)
-            times.append(time.perf_counter() - start)
-        out[model] = statistics.median(times)
-    return out
-
-
 def run(quick: bool = False, log_dir: Path | None = None) -> list[Row]:
+    """The app as it is (torch's default threads) and, in the full run, with one torch thread."""
     models = NOISE_MODELS
     root = weights_dir(models)
-    iterations = 12 if quick else 40
-    log = (log_dir / "slider-server.log") if log_dir else None
-    with serve([], env={"FORGER_WEIGHTS_DIR": str(root)}, log=log) as (url, _):
-        results = measure(url, models, iterations)
+    iterations = 12 if quick else 30
+    configs = {"default threads": []} if quick else {"default threads": [], "1 thread": ["--threads", "1"]}
     rows = []
-    for client_name, res in results.items():
-        floor, image = res["noop"], res["image"]
-        for model in models:
-            r = res[model]
-            added50, added95 = r["p50"] - floor["p50"], r["p95"] - floor["p95"]
-            targets = [(f"{model}: slider adds <= 25 ms at p50 ({client_name})", added50 <= 25),
-                       (f"{model}: slider adds <= 50 ms at p95 ({client_name})", added95 <= 50)]
-            rows.append(Row("slider", {
-                "client": client_name, "model": model,
-                "slider p50 ms": r["p50"], "slider p95 ms": r["p95"],
-                "no-op p50 ms": floor["p50"], "no-op p95 ms": floor["p95"],
-                "image-only p50 ms": image["p50"],
-                "added p50 ms": added50, "added p95 ms": added95,
-            }, targets))
+    for config, args in configs.items():
+        log = (log_dir / f"slider-server-{len(rows)}.log") if log_dir else None
+        with serve(args, env={"FORGER_WEIGHTS_DIR": str(root)}, log=log) as (url, _):
+            results = measure(url, models, iterations)
+        for client_name, per_model in results.items():
+            for queued in (True, False):
+                suffix = "" if queued else " queue=False"
+                for model in models:
+                    res = per_model[model]
+                    if f"noop{suffix}" not in res:
+                        continue
+                    floor, image, r = res[f"noop{suffix}"], res["image"], res[f"slider{suffix}"]
+                    added50, added95 = r["p50"] - floor["p50"], r["p95"] - floor["p95"]
+                    how = f"{client_name}, {config}{',' + suffix if suffix else ''}"
+                    targets = [(f"{model}: slider adds <= 25 ms at p50 ({how})", added50 <= 25),
+                               (f"{model}: slider adds <= 50 ms at p95 ({how})", added95 <= 50)] if queued else []
+                    rows.append(Row("slider", {
+                        "server": config, "client": client_name + suffix, "model": model,
+                        "slider p50 ms": r["p50"], "slider p95 ms": r["p95"],
+                        "no-op p50 ms": floor["p50"], "no-op p95 ms": floor["p95"],
+                        "image-only p50 ms": image["p50"] if queued else float("nan"),
+                        "added p50 ms": added50, "added p95 ms": added95,
+                    }, targets))
     return rows

@@ -154,3 +154,30 @@ def ablation(models: tuple[str, ...] = ("cifar10-gan", "dcgan-faces"), batches: 
                     "ms/call": timing.ours_s * 1e3, "eager fp32 ms/call": timing.ref_s * 1e3,
                     "max px diff": diff_max, "mean px diff": diff_mean}))
     return rows
+
+
+def threads(models: tuple[str, ...] = ("mnist-gan", "dcgan-faces", "cifar10-gan"), batches: tuple[int, ...] = (1, 64),
+            repeats: int = 5) -> list[Row]:
+    """gan.sample with torch's default thread count against one thread, alternately. On a shared
+    machine a parallel region waits for a core that another process holds; one thread never waits."""
+    default = torch.get_num_threads()
+    if default == 1:
+        return []
+    root = weights_dir(models)
+    rows = []
+    try:
+        for name in models:
+            weights = weights_for(name, root)
+            gan.sample(name, seed=SEED, n=1, weights=weights)
+            for n in batches:
+                def call(k: int, n: int = n) -> None:
+                    torch.set_num_threads(k)
+                    gan.sample(name, seed=SEED, n=n, weights=weights)
+
+                timing = time_pair(lambda: call(default), lambda: call(1), repeats=repeats, min_sample_s=0.1)
+                rows.append(Row("threads", {
+                    "model": name, "batch": n, f"{default} threads ms": timing.ref_s * 1e3,
+                    "1 thread ms": timing.ours_s * 1e3, f"1 thread vs {default}": timing.speedup}))
+    finally:
+        torch.set_num_threads(default)
+    return rows

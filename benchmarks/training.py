@@ -8,6 +8,7 @@ dcgan-faces) a folder of random PNGs stands in: fine for timing only.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import statistics
 import tempfile
@@ -82,40 +83,52 @@ def _real_batch(spec, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randint(max(1, len(spec.classes)), (batch,))
 
 
-def reference_step(model: str, batch: int) -> Callable[[], None]:
+def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bool = False,
+                   fused: bool = False) -> Callable[[], None]:
     """One fp32 training step in the pytorch/examples style (D on real and fake.detach(), then G), on a
-    fixed in-memory batch, with the recipe's optimizers. Returns a function doing one step."""
+    fixed in-memory batch, with the recipe's optimizers. Returns a function doing one step.
+
+    The flags make the variants the trainer could adopt: channels_last networks and batches, bf16
+    autocast around the forward passes, fused (single-kernel) Adam / RMSprop updates."""
     spec = get_spec(model)
     family = family_module(spec.family)
     torch.manual_seed(0)
-    adam = dict(lr=2e-4, betas=(0.5, 0.999))
+    adam = dict(lr=2e-4, betas=(0.5, 0.999), **({"fused": True} if fused else {}))
+    layout = (lambda m: m.to(memory_format=torch.channels_last)) if channels_last else (lambda m: m)
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     if spec.task == "noise":
-        g, d = family.Generator(**spec.generator), family.Discriminator(**spec.discriminator)
+        g, d = layout(family.Generator(**spec.generator)), layout(family.Discriminator(**spec.discriminator))
         book = spec.family == "cifar"
         if book:
-            opt_g = torch.optim.RMSprop(g.parameters(), lr=4e-4, alpha=0.9, eps=1e-7)
-            opt_d = torch.optim.RMSprop(d.parameters(), lr=8e-4, alpha=0.9, eps=1e-7)
+            extra = {"fused": True} if fused else {}
+            opt_g = torch.optim.RMSprop(g.parameters(), lr=4e-4, alpha=0.9, eps=1e-7, **extra)
+            opt_d = torch.optim.RMSprop(d.parameters(), lr=8e-4, alpha=0.9, eps=1e-7, **extra)
         else:
             opt_g, opt_d = torch.optim.Adam(g.parameters(), **adam), torch.optim.Adam(d.parameters(), **adam)
         real, labels = _real_batch(spec, batch)
+        if channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         cond = bool(spec.classes)
         criterion = nn.BCEWithLogitsLoss()
         ones, zeros = torch.ones(batch), torch.zeros(batch)
 
         def step() -> None:
             d.zero_grad()
-            err_real = criterion(d(real, labels if cond else None), ones)
+            with cast():
+                err_real = criterion(d(real, labels if cond else None).float(), ones)
             err_real.backward()
             z = torch.randn(batch, spec.latent_dim)
             fake_labels = torch.randint(len(spec.classes), (batch,)) if cond else None
-            fake = g(z, fake_labels)
-            err_fake = criterion(d(fake.detach(), fake_labels), zeros)
+            with cast():
+                fake = g(z, fake_labels)
+                err_fake = criterion(d(fake.detach(), fake_labels).float(), zeros)
             err_fake.backward()
             if book:
                 nn.utils.clip_grad_value_(d.parameters(), 1.0)
             opt_d.step()
             g.zero_grad()
-            err_g = criterion(d(fake, fake_labels), ones)
+            with cast():
+                err_g = criterion(d(fake, fake_labels).float(), ones)
             err_g.backward()
             if book:
                 nn.utils.clip_grad_value_(g.parameters(), 1.0)
@@ -203,7 +216,7 @@ def run(quick: bool = False, precisions: tuple[str, ...] = ("fp32", "bf16")) -> 
         log.warning("gan.train is not available (%s); skipping the training benchmark", e)
         return []
     cases = CASES[:2] if quick else CASES
-    steps, warmup, rounds = (4, 2, 1) if quick else (8, 3, 2)
+    steps, warmup, rounds = (3, 2, 1) if quick else (5, 2, 2)
     folders: dict[int, Path] = {}
     rows = []
     with tempfile.TemporaryDirectory(prefix="forger-bench-train-") as tmp:

@@ -9,9 +9,9 @@ Three paths, picked by ``mode()``:
   network stays in fp32 and is rewritten once (``prepare``): eval BatchNorm folded into the preceding
   convolution or linear layer, the following ReLU / LeakyReLU / Tanh fused into oneDNN's kernel,
   oneDNN weights prepacked once, channels_last activations, large stride-1 3x3 and 5x5 convolutions
-  computed with Winograd's minimal filtering (F(6x6, 3x3), F(4x4, 5x5)), and InstanceNorm / image-stats
-  BatchNorm and reflection padding done without layout copies. Same images as eager fp32 up to
-  rounding (benchmarks/RESULTS.md reports the pixel differences).
+  computed with Winograd's minimal filtering (F(6x6, 3x3), F(4x4, 5x5)), layers with 1-4 output
+  channels as a GEMM and col2im, and InstanceNorm / image-stats BatchNorm without layout copies.
+  Same images as eager fp32 up to rounding (benchmarks/RESULTS.md reports the pixel differences).
 - ``"eager"``: the model as written, in plain fp32.
 
 ``FORGER_PRECISION`` chooses by hand: ``fp32`` gives the eager fp32 path (exactly the plain PyTorch
@@ -118,8 +118,9 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """Make ``model`` (a generator in eval mode) ready for serving on the chosen path, once.
 
     The model is changed in place and returned: 'eager' leaves it as it is; 'bf16' makes it
-    channels_last; 'fp32' rewrites its layers (module indices are kept, so ``features`` and
-    slicing of ``nn.Sequential`` still work). Parameters and ``state_dict`` are untouched.
+    channels_last; 'fp32' rewrites its layers for inference: module indices are kept, so
+    ``features``, attributes and slicing of ``nn.Sequential`` still work, but the rewritten layers
+    hold folded, prepacked weights and no parameters, so take checkpoints from ``load_generator``.
     """
     model.eval().requires_grad_(False)
     chosen = mode(device)
@@ -133,7 +134,7 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
 # ---------------------------------------------------------------------------- the fp32 rewrite
 
 _ACTS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.LeakyReLU: "leaky_relu"}
-WINOGRAD_MIN_CHANNELS = 64  # smaller convolutions gain too little from Winograd to pay for its transforms
+WINOGRAD_MIN_CHANNELS = 128  # smaller convolutions (e.g. 64 channels at 7x7) measured faster direct
 
 
 def _act(module: nn.Module | None) -> tuple[str, list[float]] | None:
@@ -170,17 +171,9 @@ def _foldable_bn(module: nn.Module | None) -> bool:
 
 
 def _reflect_pad_nhwc(x: torch.Tensor, p: int) -> torch.Tensor:
-    """Reflection padding of a (N, H, W, C) tensor by p on each side, (N, H+2p, W+2p, C), one pass."""
-    n, h, w, c = x.shape
-    out = x.new_empty(n, h + 2 * p, w + 2 * p, c)
-    out[:, p:p + h, p:p + w] = x
-    for i in range(1, p + 1):
-        out[:, p:p + h, p - i] = x[:, :, i]
-        out[:, p:p + h, p + w - 1 + i] = x[:, :, w - 1 - i]
-    for i in range(1, p + 1):
-        out[:, p - i] = out[:, p + i]
-        out[:, p + h - 1 + i] = out[:, p + h - 1 - i]
-    return out
+    """Reflection padding of a (N, H, W, C) view of a channels_last tensor: (N, H+2p, W+2p, C)."""
+    return F.pad(x.permute(0, 3, 1, 2), (p, p, p, p), mode="reflect").contiguous(
+        memory_format=torch.channels_last).permute(0, 2, 3, 1)
 
 
 def _pad_nhwc(x: torch.Tensor, top: int, bottom: int, left: int, right: int, reflect: bool) -> torch.Tensor:
@@ -190,18 +183,6 @@ def _pad_nhwc(x: torch.Tensor, top: int, bottom: int, left: int, right: int, ref
     if not (top or bottom or left or right):
         return x
     return F.pad(x, (0, 0, left, right, top, bottom))
-
-
-class ReflectionPadCL(nn.Module):
-    """ReflectionPad2d for channels_last activations (PyTorch's kernel copies to NCHW and back)."""
-
-    def __init__(self, padding: int) -> None:
-        super().__init__()
-        self.padding = padding
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xh = x.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (N, H, W, C)
-        return _reflect_pad_nhwc(xh, self.padding).permute(0, 3, 1, 2)
 
 
 class FusedConv(nn.Module):
@@ -246,6 +227,15 @@ class FusedConv(nn.Module):
         if self.reflect:
             x = _reflect_pad_nhwc(x.permute(0, 2, 3, 1), self.reflect).permute(0, 3, 1, 2)
         if self.transposed:
+            if x.shape[-1] % 2 or x.shape[-2] % 2:
+                # odd sizes (mnist-dcgan's 7x7) get oneDNN's older deconvolution kernel, which runs 3-10x
+                # slower with a bias or a post-op attached (measured): add them afterwards instead
+                y = torch.ops.mkldnn._convolution_transpose_pointwise(
+                    x, self.packed, None, self.padding, self.output_padding, self.stride, self.dilation,
+                    self.groups, "none", [], None)
+                if self.bias is not None:
+                    y.add_(self.bias.view(1, -1, 1, 1))
+                return _apply_act(y, None if self.attr == "none" else (self.attr, self.scalars))
             return torch.ops.mkldnn._convolution_transpose_pointwise(
                 x, self.packed, self.bias, self.padding, self.output_padding, self.stride, self.dilation,
                 self.groups, self.attr, self.scalars, None)
@@ -279,9 +269,13 @@ class FoldConv(nn.Module):
 
     @staticmethod
     def supports(conv: nn.Module) -> bool:
-        if conv.groups != 1 or conv.dilation != (1, 1) or conv.out_channels > 4 or conv.in_channels < 32:
+        """Where it measured faster than oneDNN: transposed convolutions from >= 32 channels, and
+        stride-1 convolutions from >= 128 channels (from 64, as CycleGAN's last layer, it is not)."""
+        if conv.groups != 1 or conv.dilation != (1, 1) or conv.out_channels > 4:
             return False
-        return isinstance(conv, nn.ConvTranspose2d) or (conv.stride == (1, 1) and conv.kernel_size[0] >= 3)
+        if isinstance(conv, nn.ConvTranspose2d):
+            return conv.in_channels >= 32
+        return conv.stride == (1, 1) and conv.kernel_size[0] >= 3 and conv.in_channels >= 128
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reflect:
@@ -313,7 +307,7 @@ class FusedLinear(nn.Module):
 
 
 # Interpolation points of the Winograd transforms (Lavin & Gray 2016); infinity is the last point.
-_WINOGRAD_POINTS = {6: (0, 1, -1, 2, -2), 8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
+_WINOGRAD_POINTS = {4: (0, 1, -1), 6: (0, 1, -1, 2, -2), 8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))}
 
 
 def winograd_matrices(m: int, r: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -365,6 +359,7 @@ class WinogradConv(nn.Module):
         self.bb = torch.kron(bt, bt).float()  # (a^2, a^2): the 2-D input transform on flattened tiles
         self.aa = torch.kron(at, at).float()  # (m^2, a^2): the 2-D output transform
         self.bias = torch.zeros(k) if bias is None else bias.float().contiguous()
+        self.weight = weight.float().contiguous(memory_format=torch.channels_last)  # for small images
         self.pad = conv.padding[0] if pad is None else pad
         self.reflect, self.act = reflect, act
 
@@ -382,6 +377,12 @@ class WinogradConv(nn.Module):
         p = self.pad
         ho, wo = h + 2 * p - r + 1, w + 2 * p - r + 1
         th, tw = -(-ho // m), -(-wo // m)  # tiles down and across
+        if th * tw < 4:  # a feature map of less than 2 x 2 tiles: mostly padding, a direct conv is faster
+            if self.reflect:
+                xp, padding = _reflect_pad_nhwc(xh, p).permute(0, 3, 1, 2), 0
+            else:
+                xp, padding = xh.permute(0, 3, 1, 2), p
+            return _apply_act(F.conv2d(xp, self.weight, self.bias, padding=padding), self.act)
         if self.reflect:
             xh = _reflect_pad_nhwc(xh, p)
             xh = _pad_nhwc(xh, 0, th * m + r - 1 - xh.shape[1], 0, tw * m + r - 1 - xh.shape[2], False)
@@ -473,9 +474,7 @@ def _rewrite_sequential(seq: nn.Sequential) -> None:
                 seq[k] = nn.Identity()
             i = j
             continue
-        if isinstance(layer, nn.ReflectionPad2d) and len(set(layer.padding)) == 1:
-            seq[i] = ReflectionPadCL(layer.padding[0])
-        elif type(layer) is nn.Linear:
+        if type(layer) is nn.Linear:
             bn = at(i + 1) if _foldable_bn(at(i + 1)) and type(at(i + 1)) is nn.BatchNorm1d else None
             j = i + 1 + (bn is not None)
             act = _act(at(j))
