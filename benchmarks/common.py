@@ -22,6 +22,7 @@ import torch
 
 import gan
 from gan import runtime, weights as gan_weights
+from gan.train.common import cpu_name
 
 log = logging.getLogger("benchmarks")
 
@@ -96,14 +97,6 @@ def percentile(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------------------- the machine
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:
