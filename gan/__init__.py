@@ -23,14 +23,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from gan import latent, runtime, weights as _weights
+from gan import data as _data, latent, runtime, weights as _weights
 from gan.models import family_module
 from gan.registry import REGISTRY, ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
-    "generate", "slider_directions", "load_image", "to_images",
+    "generate", "slider_directions", "load_image", "to_images", "preprocess",
     "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
 
@@ -273,6 +273,24 @@ def _output_size(width: int, height: int, model_size: int, cap: int = 1024) -> t
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def preprocess(name: str, image: Any) -> torch.Tensor:
+    """One image -> the translator's input (C, S, S), as the registry's ``Preprocess`` says: mode,
+    centre crop, resize, light-background inversion, MNIST-style digit framing, normalisation."""
+    pre = get_spec(name).preprocess
+    img = _to_mode(load_image(image), pre.channels)
+    if pre.crop == "center":
+        img = ImageOps.fit(img, (min(img.size),) * 2)
+    if not pre.fit:  # fit_digit resizes from the full image instead
+        img = img.resize((pre.size, pre.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
+    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, S, S)
+    if pre.invert_light and x.mean() > 0.5:
+        x = 1.0 - x  # a dark drawing on light paper -> light strokes on black, like the training data
+    if pre.fit:
+        x = _data.fit_digit(x, pre.fit, pre.size)
+    return (x - pre.mean) / pre.std
+
+
 def translate(name: str, image: Any, *, weights: str | Path | None = None) -> Image.Image:
     """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in, a sensible size out.
 
@@ -287,18 +305,9 @@ def translate(name: str, image: Any, *, weights: str | Path | None = None) -> Im
         raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
     img = load_image(image)
     width, height = img.size
-    pre = spec.preprocess
-    img = _to_mode(img, pre.channels)
-    if pre.crop == "center":
-        img = ImageOps.fit(img, (min(img.size),) * 2)
-    img = img.resize((pre.size, pre.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, S, S)
-    if pre.invert_light and x.mean() > 0.5:
-        x = 1.0 - x  # a dark drawing on light paper -> light strokes on black, like the training data
-    x = ((x - pre.mean) / pre.std)[None]  # (1, C, S, S)
+    x = preprocess(name, img)[None]  # (1, C, S, S)
     g = _serving_generator(name, weights)
     with torch.inference_mode(), runtime.autocast("cpu"):
         y = g(x).float()
     out = to_images(y)[0]
-    return out.resize(_output_size(width, height, pre.size), Image.Resampling.BICUBIC)
+    return out.resize(_output_size(width, height, spec.preprocess.size), Image.Resampling.BICUBIC)

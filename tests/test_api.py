@@ -149,3 +149,16 @@ def test_cli_errors_are_one_clear_line_not_a_traceback():
     r = _cli("sample", "dcgan-facez")
     assert r.returncode == 1
     assert "did you mean 'dcgan-faces'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_digit_translators_frame_a_drawing_wherever_it_is_on_the_canvas():
+    digit, _ = gan.data.mnist_offline("heldout")
+    ink = Image.fromarray(255 - digit[0].numpy(), "L")  # dark ink on white paper, as drawn
+    small = Image.new("L", (300, 200), 255)
+    small.paste(ink.resize((56, 56)), (220, 10))  # a small digit in the top-right corner
+    large = ink.resize((280, 280))
+    x_small, x_large = gan.preprocess("cyclegan-digits2mnist", small), gan.preprocess("cyclegan-digits2mnist", large)
+    assert x_small.shape == x_large.shape == (1, 28, 28)
+    assert (x_small - x_large).abs().mean() < 0.1  # the same framed digit (up to resampling)
+    unframed = gan.preprocess("pix2pix-sketch2digit", small)  # no fit: the canvas is resized as it is
+    assert unframed.shape == (1, 32, 32)

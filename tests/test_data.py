@@ -213,10 +213,48 @@ def test_digits2mnist_is_unpaired_uci_to_mnist() -> None:
     ds = Digits2MnistDataset(seed=0, size=28)
     assert len(ds) == 2500
     assert len(ds.labels_a) == 1797 and len(ds.labels_b) == 2500
-    a, b = ds[0]
+    a, b, label_a, label_b = ds[0]  # labelled: for the class-conditional discriminators
     _assert_unit_image(a, (1, 28, 28))
     _assert_unit_image(b, (1, 28, 28))
+    assert label_a == int(ds.labels_a[0])
+    assert torch.equal(b, ds.b[int(ds._b_order[0])][0]) and label_b == int(ds.labels_b[int(ds._b_order[0])])
     assert torch.equal(ds[7][1], Digits2MnistDataset(seed=0, size=28)[7][1])
+
+
+def _centre_of_mass(x: torch.Tensor) -> tuple[float, float]:
+    mass = x.sum(0)
+    return (float((mass.sum(1) * torch.arange(mass.shape[0])).sum() / mass.sum()),
+            float((mass.sum(0) * torch.arange(mass.shape[1])).sum() / mass.sum()))
+
+
+def _ink_box(x: torch.Tensor) -> tuple[int, int]:
+    ink = x.amax(0) > 0.25 * x.max()
+    rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def test_fit_digit_frames_any_drawing_like_mnist_and_is_stable() -> None:
+    canvas = torch.zeros(1, 60, 100)
+    canvas[:, 5:25, 70:80] = 1.0  # a tall stroke in a corner, 20 x 10
+    out = data.fit_digit(canvas, 20, 28)
+    assert out.shape == (1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    assert _ink_box(out) == (20, 10)  # long side 20, aspect ratio kept
+    cy, cx = _centre_of_mass(out)
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
+    again = data.fit_digit(out, 20, 28)
+    assert (again - out).abs().mean() < 0.02  # framing a framed digit changes it only by resampling
+    assert data.fit_digit(torch.zeros(1, 8, 8), 20, 28).abs().max() == 0  # no ink: a black image
+
+
+def test_digits2mnist_fit_frames_the_uci_side_like_mnist() -> None:
+    plain, framed = Digits2MnistDataset(seed=0, size=28), Digits2MnistDataset(seed=0, size=28, fit=20)
+    a_plain, a_framed = (ds.a.images for ds in (plain, framed))
+    border = torch.ones(28, 28, dtype=torch.bool)
+    border[4:24, 4:24] = False
+    assert (a_plain[:, 0][:, border] > 0).float().mean() > 0.05  # UCI digits fill their frame
+    assert (a_framed[:, 0][:, border] > 0).float().mean() < 0.01  # framed: MNIST's 4-pixel black border
+    assert max(_ink_box((a_framed[3] + 1) / 2)) == 20
+    assert torch.equal(plain.b.images, framed.b.images)  # the MNIST side is already framed
 
 
 # --- sketches ---------------------------------------------------------------
@@ -276,8 +314,8 @@ def test_open_dataset_keywords_return_the_right_items() -> None:
     assert len(sevens) == 250 and sevens[0][1] == 7
     a, b = open_dataset("sketch2digit", task="paired", image_size=28, channels=1)[0]
     assert a.shape == b.shape == (1, 28, 28)
-    a, b = open_dataset("digits2mnist", task="unpaired", image_size=28, channels=1)[0]
-    assert a.shape == b.shape == (1, 28, 28)
+    a, b, label_a, label_b = open_dataset("digits2mnist", task="unpaired", image_size=28, channels=1)[0]
+    assert a.shape == b.shape == (1, 28, 28) and 0 <= label_a <= 9 and 0 <= label_b <= 9
 
 
 def test_open_dataset_detects_folder_layouts(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_discriminator_scores_real_size_images(name):
     with torch.no_grad():
         if spec.family == "pix2pix":
             out = d(torch.cat([x, x], 1))
-        elif spec.conditional:
+        elif spec.conditional or spec.discriminator.get("num_classes"):  # class-conditional D
             out = d(x, torch.tensor([0, 1]))
         else:
             out = d(x)

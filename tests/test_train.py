@@ -1,6 +1,7 @@
 """Training: every family learns, stops, crashes and resumes cleanly, exports loadable weights; the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -91,7 +92,7 @@ FAMILIES = {  # model -> (data fixture or keyword, batch size)
     "cifar10-gan": ("photos", 2),
     "dcgan-faces": ("photos", 2),
     "pix2pix-sketch2digit": ("aligned", 2),
-    "cyclegan-digits2mnist": ("unaligned", 2),
+    "cyclegan-digits2mnist": ("digits2mnist", 2),  # labelled: its discriminators are class-conditional
 }
 
 
@@ -145,6 +146,68 @@ def test_ema_generator_is_what_gets_exported(tmp_path):
     for k, v in run.ema["G"].model.state_dict().items():
         assert torch.equal(exported[k], v)
     assert not torch.equal(exported["main.0.weight"], run.trainer.G.state_dict()["main.0.weight"])
+
+
+def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_different_latents(tmp_path):
+    run = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path))
+    trainer = run.trainer
+    assert trainer.mode_seeking == 0.05  # the recipe's
+    images, labels, z = trainer.generate((torch.zeros(8, 1, 28, 28), None))  # only the batch size matters
+    assert torch.equal(labels[:4], labels[4:])  # pairs share a label, their latents differ
+    losses = trainer.g_step(None, (images, labels, z))
+    expected = 0.05 / (((images[:4] - images[4:]).abs().mean((1, 2, 3)) / (z[:4] - z[4:]).abs().mean(1)).mean() + 1e-5)
+    assert losses["mode_seeking"].item() == pytest.approx(expected.item(), rel=1e-4)
+    off = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path / "off",
+                              mode_seeking=0))
+    assert "mode_seeking" not in off.trainer.g_step(None, off.trainer.generate((torch.zeros(8, 1, 28, 28), None)))
+    with pytest.raises(ValueError, match="class-conditional"):
+        prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=1, out=tmp_path / "x", mode_seeking=0.1))
+    done = list(_loop(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8,
+                                           out=tmp_path / "cmd", mode_seeking=0.2)), None))[-1]
+    training = json.loads((done.weights / "config.json").read_text())["training"]
+    assert "--mode-seeking 0.2" in training["command"] and "mode-seeking loss (MSGAN) weight 0.2" in training["recipe"]
+
+
+def test_minibatch_std_lets_the_discriminator_see_a_batch_without_variety():
+    from gan.models.cdcgan import Discriminator, minibatch_std
+
+    same, varied = torch.ones(8, 4, 3, 3), torch.randn(8, 4, 3, 3)
+    assert minibatch_std(same)[:, -1].abs().max() < 1e-3  # no variety: the extra map is ~0
+    assert minibatch_std(varied)[:, -1].min() > 0.5
+    assert minibatch_std(torch.randn(6, 4, 3, 3)).shape == (6, 5, 3, 3)  # groups of 3 when 4 does not divide 6
+    torch.manual_seed(0)
+    d = Discriminator(minibatch_std=True).eval()
+    one = torch.rand(1, 1, 28, 28) * 2 - 1
+    labels = torch.zeros(8, dtype=torch.long)
+    with torch.no_grad():
+        assert not torch.allclose(d(one.repeat(8, 1, 1, 1), labels)[0], d(torch.cat([one, torch.rand(7, 1, 28, 28)]), labels)[0])
+
+
+def test_cyclegan_with_class_conditional_discriminators_needs_labels_and_judges_by_label(unaligned, tmp_path,
+                                                                                         monkeypatch):
+    with pytest.raises(ValueError, match="labelled data"):  # before any step
+        prepare(TrainConfig("cyclegan-digits2mnist", data=str(unaligned), steps=1, out=tmp_path / "x"))
+    run = prepare(TrainConfig("cyclegan-digits2mnist", steps=1, batch_size=3, out=tmp_path / "run"))
+    d = run.trainer.D_A.eval()
+    image = torch.rand(1, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        one, seven = d(image, torch.tensor([1])), d(image, torch.tensor([7]))
+    assert one.shape == (1, 1, 5, 5) and not torch.allclose(one, seven)  # the same image, judged by its label
+    with pytest.raises(ValueError, match="class-conditional"):
+        d(image)
+    # The pool hands back stored fakes with the labels they were made with.
+    from gan.train.cyclegan import ImagePool
+
+    pool = ImagePool(2, torch.Generator().manual_seed(0))
+    fakes = torch.arange(6.0).view(6, 1, 1, 1)
+    images, labels = pool.query(fakes, torch.arange(6))
+    assert torch.equal(images.flatten().long(), labels)
+    # The official recipe (unlabelled folders, plain PatchGANs) is unchanged.
+    spec = gan.registry.REGISTRY["cyclegan-digits2mnist"]
+    plain = {k: v for k, v in spec.discriminator.items() if k != "num_classes"}
+    monkeypatch.setitem(gan.registry.REGISTRY, spec.name, dataclasses.replace(spec, discriminator=plain))
+    events = _events(TrainConfig(spec.name, data=str(unaligned), steps=2, batch_size=2, out=tmp_path / "plain"))
+    assert events[-1].done and all(math.isfinite(v) for e in events for v in e.losses.values())
 
 
 # ---------------------------------------------------------------------------- stop, crash, resume

@@ -59,17 +59,39 @@ class Generator(nn.Module):
         return self.main(h)
 
 
-class Discriminator(nn.Module):
-    """(image, label) -> one logit per image, (B,)."""
+def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Append the minibatch standard deviation as one more feature map (Karras et al. 2018).
 
-    def __init__(self, num_classes: int = 10, ndf: int = 64, channels: int = 1) -> None:
+    (B, C, H, W) -> (B, C + 1, H, W). Images are split into groups of ``group``; the extra map of
+    an image is the mean over C, H, W of the per-feature std within its group. A generator that
+    makes the same digit for every z gives a std near 0, which D can then see and punish.
+    """
+    b, c, height, width = h.shape
+    g = min(group, b)
+    while b % g:  # a group size that divides the batch
+        g -= 1
+    std = h.float().view(g, b // g, c, height, width).var(0, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
+    std = std.mean((1, 2, 3)).to(h.dtype)  # (B/g,)
+    return torch.cat([h, std.repeat(g).view(b, 1, 1, 1).expand(b, 1, height, width)], 1)
+
+
+class Discriminator(nn.Module):
+    """(image, label) -> one logit per image, (B,).
+
+    ``minibatch_std`` adds the minibatch standard deviation feature before the last convolution.
+    """
+
+    def __init__(self, num_classes: int = 10, ndf: int = 64, channels: int = 1, minibatch_std: bool = False) -> None:
         super().__init__()
+        self.minibatch_std = minibatch_std
         self.main = nn.Sequential(
             # input: (channels) x 28 x 28
             nn.Conv2d(channels, ndf, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
             # state size: (ndf) x 14 x 14
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+        )
+        self.down = nn.Sequential(
+            nn.Conv2d(ndf + minibatch_std, ndf * 2, 4, 2, 1, bias=False),
             nn.BatchNorm2d(ndf * 2),
             nn.LeakyReLU(0.2, inplace=True),
             # state size: (ndf*2) x 7 x 7
@@ -80,7 +102,8 @@ class Discriminator(nn.Module):
         self.embed = nn.Embedding(num_classes, features)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.main(x)  # (B, ndf*2*7*7)
+        h = self.main(x)  # (B, ndf, 14, 14)
+        h = self.down(minibatch_std(h) if self.minibatch_std else h)  # (B, ndf*2*7*7)
         out = self.linear(h).squeeze(1)
         if labels is not None:
             out = out + (self.embed(labels) * h).sum(1)

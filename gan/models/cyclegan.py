@@ -64,7 +64,24 @@ class Generator(nn.Module):
 
 
 class Discriminator(NLayerDiscriminator):
-    """70x70 PatchGAN with InstanceNorm on single images of one domain."""
+    """70x70 PatchGAN with InstanceNorm on single images of one domain.
 
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+    With ``num_classes``, D also sees each image's class (a projection discriminator, Miyato &
+    Koyama 2018): every patch logit gets <embed(y), mean of the last features>, so D judges "a real
+    digit 7" rather than "a real digit". Inputs are then (images, labels).
+    """
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, num_classes: int = 0) -> None:
         super().__init__(input_nc, ndf, n_layers, norm="instance")
+        self.num_classes = num_classes
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, self.model[-1].in_channels)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.num_classes:
+            return self.model(x)
+        if labels is None:
+            raise ValueError("this discriminator is class-conditional: call it with (images, labels)")
+        h = self.model[:-1](x)  # (B, C, H'', W'')
+        projection = (self.embed(labels) * h.mean((2, 3))).sum(1)  # (B,)
+        return self.model[-1](h) + projection[:, None, None, None]

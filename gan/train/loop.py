@@ -36,7 +36,7 @@ LOSSES = ("bce", "hinge", "lsgan")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
 # What a resumed run keeps from its checkpoint, whatever the new config says.
-RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment")
+RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking")
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0  # model init, data order, latents: the same seed gives the same run
     checkpoint_every: int = 500  # also save out/checkpoint.pt every this many steps
     augment: bool | None = None  # noise models: DiffAugment on D's inputs; None: the recipe's (on for mnist-dcgan)
+    mode_seeking: float | None = None  # conditional noise models: MSGAN weight; None: the recipe's (mnist-dcgan's)
     fp16_export: bool = False  # store the exported weights in float16 (half the size)
 
     def __post_init__(self) -> None:
@@ -120,6 +121,8 @@ def _check(config: TrainConfig) -> None:
         raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {config.ema}")
     if config.workers < 0:
         raise ValueError(f"workers must be 0 or more, got {config.workers}")
+    if config.mode_seeking is not None and config.mode_seeking < 0:
+        raise ValueError(f"mode_seeking must be 0 (off) or a positive weight, got {config.mode_seeking}")
 
 
 def _from_checkpoint(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
@@ -152,11 +155,14 @@ def _resolve(config: TrainConfig, spec: ModelSpec, family: type[Trainer]) -> Tra
     augment = config.augment if config.augment is not None else recipe.get("augment", False)
     if augment and spec.task != "noise":
         raise ValueError("augment (DiffAugment) is for noise models only")
-    return dataclasses.replace(config, data=data, classes=classes, augment=augment,
+    mode_seeking = config.mode_seeking if config.mode_seeking is not None else recipe.get("mode_seeking", 0.0)
+    if mode_seeking and not spec.conditional:
+        raise ValueError("mode_seeking (MSGAN) is for class-conditional noise models, such as mnist-dcgan")
+    return dataclasses.replace(config, data=data, classes=classes, augment=augment, mode_seeking=mode_seeking,
                                batch_size=config.batch_size or recipe["batch_size"], lr=config.lr or recipe["lr"])
 
 
-def _command(config: TrainConfig, total: int, recipe_augment: bool) -> str:
+def _command(config: TrainConfig, total: int, recipe: dict[str, Any]) -> str:
     parts = ["python -m gan train", config.model, "--data", shlex.quote(str(config.data))]
     if config.classes:
         parts += ["--classes", *config.classes]
@@ -165,8 +171,10 @@ def _command(config: TrainConfig, total: int, recipe_augment: bool) -> str:
         parts += ["--loss", config.loss]
     if config.ema:
         parts += ["--ema", str(config.ema)]
-    if config.augment != recipe_augment:
+    if config.augment != recipe.get("augment", False):
         parts += ["--augment" if config.augment else "--no-augment"]
+    if config.mode_seeking != recipe.get("mode_seeking", 0.0):
+        parts += ["--mode-seeking", f"{config.mode_seeking:g}"]
     if config.seed:
         parts += ["--seed", str(config.seed)]
     return " ".join(parts)
@@ -237,7 +245,7 @@ class _Run:
             "precision": "bf16 autocast" if self.hw.bf16 else "fp32",
             "train_seconds": round(elapsed, 1), "hardware": self.hw.describe(),
             "final_losses": losses,
-            "command": _command(c, self.total, recipe_augment=self.trainer.defaults(self.spec).get("augment", False)),
+            "command": _command(c, self.total, self.trainer.defaults(self.spec)),
         }
 
 
@@ -260,7 +268,7 @@ def prepare(config: TrainConfig) -> _Run:
                     config.out)
     config = _resolve(config, spec, family)
     dataset = open_dataset(config.data, task=family.task, image_size=spec.image_size, channels=spec.channels,
-                           classes=config.classes)
+                           classes=config.classes, fit=spec.preprocess.fit)
     if len(dataset) == 0:
         raise ValueError(f"dataset {config.data!r} is empty")
     hw = pick_hardware(config.device, config.precision)
