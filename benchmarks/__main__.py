@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             new = translate.run(peak, args.quick)
         elif section == "training":
             from benchmarks import training
-            new = training.run(args.quick)
+            new = training.run(args.quick, peak=peak)
         elif section == "coldstart":
             from benchmarks import coldstart
             new = coldstart.run(args.quick)

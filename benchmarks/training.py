@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from benchmarks.common import Row, log
+from benchmarks.common import Row, count_flops, log
 from gan.models import family_module
 from gan.registry import get_spec
 
@@ -100,7 +100,7 @@ def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bo
         g, d = layout(family.Generator(**spec.generator)), layout(family.Discriminator(**spec.discriminator))
         book = spec.family == "cifar"
         if book:
-            extra = {"fused": True} if fused else {}
+            extra = {"foreach": True} if fused else {}  # RMSprop has no fused kernel
             opt_g = torch.optim.RMSprop(g.parameters(), lr=4e-4, alpha=0.9, eps=1e-7, **extra)
             opt_d = torch.optim.RMSprop(d.parameters(), lr=8e-4, alpha=0.9, eps=1e-7, **extra)
         else:
@@ -194,8 +194,8 @@ def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bo
     return step
 
 
-def reference_step_times(model: str, batch: int, steps: int, warmup: int) -> list[float]:
-    step = reference_step(model, batch)
+def reference_step_times(model: str, batch: int, steps: int, warmup: int, **variant: bool) -> list[float]:
+    step = reference_step(model, batch, **variant)
     for _ in range(warmup):
         step()
     times = []
@@ -209,7 +209,18 @@ def reference_step_times(model: str, batch: int, steps: int, warmup: int) -> lis
 # ---------------------------------------------------------------------------- the section
 
 
-def run(quick: bool = False, precisions: tuple[str, ...] = ("fp32", "bf16")) -> list[Row]:
+def _fast_bf16() -> bool:
+    """Whether the trainer's precision='bf16' really autocasts on this CPU."""
+    try:
+        from gan.train.common import pick_hardware
+
+        return pick_hardware("cpu", "bf16").bf16
+    except Exception:  # noqa: BLE001 - only a label depends on it
+        return True
+
+
+def run(quick: bool = False, precisions: tuple[str, ...] = ("fp32", "bf16"),
+        peak: dict[str, float] | None = None) -> list[Row]:
     try:
         import gan.train  # noqa: F401
     except ImportError as e:
@@ -226,21 +237,31 @@ def run(quick: bool = False, precisions: tuple[str, ...] = ("fp32", "bf16")) -> 
                 if spec.image_size not in folders:
                     folders[spec.image_size] = image_folder(spec.image_size, root=Path(tmp) / f"img{spec.image_size}")
                 data = str(folders[spec.image_size])
-            samples: dict[str, list[float]] = {"ref": []}
+            samples: dict[str, list[float]] = {"ref": [], "ref_cl": []}
+            convolutional = spec.family != "mnist-gan"
             for r in range(rounds):  # alternate reference and trainer runs
                 samples["ref"] += reference_step_times(model, batch, steps, warmup)
+                if convolutional:  # what channels_last would give the trainer
+                    samples["ref_cl"] += reference_step_times(model, batch, steps, warmup, channels_last=True)
                 for precision in precisions:
                     samples.setdefault(precision, []).extend(trainer_step_times(
                         model, batch, data, steps, warmup, precision, Path(tmp) / f"{model}-{precision}-{r}"))
             ref = statistics.median(samples["ref"])
             cells: dict[str, Any] = {"model": model, "batch": batch, "reference fp32 ms/step": ref * 1e3}
+            flops = count_flops(reference_step(model, batch))  # one step: forward and backward passes
+            cells["GFLOP/step"] = flops / 1e9
+            if peak:  # how close the plain loop already is to what this CPU can do in fp32
+                cells["reference % of fp32 peak"] = 100 * flops / ref / peak["fp32"]
             targets = []
             best = None
             for precision in precisions:
                 ours = statistics.median(samples[precision])
-                cells[f"trainer {precision} ms/step"] = ours * 1e3
-                cells[f"speedup {precision}"] = ref / ours
+                label = precision if precision == "fp32" or _fast_bf16() else f"{precision} (runs fp32: no AMX)"
+                cells[f"trainer {label} ms/step"] = ours * 1e3
+                cells[f"speedup {label}"] = ref / ours
                 best = max(best or 0.0, ref / ours)
+            cells["fp32 loop + channels_last: speedup"] = \
+                ref / statistics.median(samples["ref_cl"]) if samples["ref_cl"] else float("nan")
             if model in TARGETS:
                 targets.append((f"{model} training step >= {TARGETS[model]:g}x the fp32 reference (best precision)",
                                 best >= TARGETS[model]))

@@ -77,7 +77,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -85,7 +84,7 @@ from torch import nn
 
 from gan import data, latent, runtime
 from gan.registry import ModelSpec, get_spec
-from gan.weights import REPO_ROOT, WeightsUnavailableError, atomic_write
+from gan.weights import REPO_ROOT, WEIGHTS_DIR, WeightsUnavailableError, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -1032,6 +1031,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         payload = results[0] if len(results) == 1 else results
         atomic_write(out, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n"))
         print(f"wrote {out}")
+    if args.card:
+        from gan.train.common import refresh_card
+
+        for name, result in zip(args.models, results):
+            folder = Path(args.weights) if args.weights else WEIGHTS_DIR / name
+            if not (folder / "config.json").exists():
+                raise ValueError(f"--card needs a weights folder with config.json; {folder} has none")
+            atomic_write(folder / "metrics.json", lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
+            if refresh_card(folder):
+                print(f"wrote {folder / 'metrics.json'} and the metrics into {folder / 'README.md'}")
     return 0
 
 
@@ -1050,6 +1059,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--inception-weights", help="RGB models: an Inception weights file (default: the torch.hub cache)")
     s.add_argument("--classifier", help="a digit-classifier folder (default: weights/digit-classifier)")
     s.add_argument("--json", help="also write the results as JSON to this file")
+    s.add_argument("--card", action="store_true",
+                   help="also write metrics.json into the weights folder (--weights, else weights/MODEL) and "
+                        "put the results in its model card")
     s.add_argument("--train-classifier", action="store_true",
                    help="train the digit classifier on the MNIST heldout split and write it (see --output)")
     s.add_argument("--epochs", type=int, default=ClassifierTraining.epochs, help="--train-classifier: epochs")

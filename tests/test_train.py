@@ -121,7 +121,7 @@ def test_each_family_trains_with_finite_losses_and_exports_weights_that_reproduc
     exports = [(name, "G_A" if spec["family"] == "cyclegan" else "G")]
     if spec["reverse"]:
         exports.append((spec["reverse"], "G_B"))  # CycleGAN exports both directions
-    generators = run.generators()
+    generators = run.final_generators()  # EMA copies get BatchNorm statistics of their own
     for export, attr in exports:
         folder = tmp_path / "run" / "weights" / export
         assert {"model.safetensors", "discriminator.safetensors", "config.json", "README.md",
@@ -139,23 +139,33 @@ def test_each_family_trains_with_finite_losses_and_exports_weights_that_reproduc
     assert "![samples](samples.png)" in card and "| steps | 3 of batch" in card
 
 
-def test_ema_generator_is_what_gets_exported(tmp_path):
+def test_ema_generator_is_what_gets_exported_with_batchnorm_statistics_of_its_own(tmp_path):
     run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=2, batch_size=4, ema=0.5, out=tmp_path))
     done = list(_loop(run, None))[-1]
-    exported = gan.load_generator("mnist-gan", weights=done.weights).state_dict()
-    for k, v in run.ema["G"].model.state_dict().items():
+    loaded = gan.load_generator("mnist-gan", weights=done.weights)
+    exported = loaded.state_dict()
+    for k, v in run.ema["G"].model.named_parameters():
         assert torch.equal(exported[k], v)
     assert not torch.equal(exported["main.0.weight"], run.trainer.G.state_dict()["main.0.weight"])
+    # The running statistics were recomputed for the averaged weights: eval mode now matches what the
+    # average does on a large batch in training mode, unlike the live model's statistics it carried.
+    z = torch.randn(4096, 100, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        eval_out = loaded.eval()(z)
+        batch_out = loaded.train()(z)
+    assert (eval_out - batch_out).abs().mean() < 0.02
+    stale = {k for k in exported if k.endswith("running_mean")}
+    assert stale and all(not torch.equal(exported[k], run.ema["G"].model.state_dict()[k]) for k in stale)
 
 
 def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_different_latents(tmp_path):
     run = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path))
     trainer = run.trainer
-    assert trainer.mode_seeking == 0.05  # the recipe's
+    assert trainer.mode_seeking == 0.1  # the recipe's
     images, labels, z = trainer.generate((torch.zeros(8, 1, 28, 28), None))  # only the batch size matters
     assert torch.equal(labels[:4], labels[4:])  # pairs share a label, their latents differ
     losses = trainer.g_step(None, (images, labels, z))
-    expected = 0.05 / (((images[:4] - images[4:]).abs().mean((1, 2, 3)) / (z[:4] - z[4:]).abs().mean(1)).mean() + 1e-5)
+    expected = 0.1 / (((images[:4] - images[4:]).abs().mean((1, 2, 3)) / (z[:4] - z[4:]).abs().mean(1)).mean() + 1e-5)
     assert losses["mode_seeking"].item() == pytest.approx(expected.item(), rel=1e-4)
     off = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path / "off",
                               mode_seeking=0))

@@ -133,7 +133,7 @@ def add_commands(sub: Any) -> None:
                         "on for mnist-dcgan)")
     s.add_argument("--mode-seeking", type=float, metavar="WEIGHT",
                    help="class-conditional models: mode-seeking loss weight (MSGAN; 0 turns it off; default: the "
-                        "recipe's, 0.05 for mnist-dcgan)")
+                        "recipe's, 0.1 for mnist-dcgan)")
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)

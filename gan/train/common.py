@@ -403,6 +403,10 @@ class Trainer:
             scheduler.step()
 
     # -- samples and export
+    def recalibrated(self, generator: nn.Module) -> nn.Module:
+        """An EMA generator ready to export; noise trainers recompute its BatchNorm statistics."""
+        return generator
+
     def fixed_inputs(self, dataset: Dataset) -> dict[str, torch.Tensor]:
         """What every sample grid of the run is made from (fixed noise, or a fixed batch of inputs)."""
         raise NotImplementedError
@@ -640,23 +644,33 @@ def push_run(out: str | Path, repo_id: str, *, token: str | None = None, private
         >>> push_run("runs/mnist-dcgan", "me/mnist-dcgan")  # doctest: +SKIP
     """
     from gan import weights as _weights
-    from gan.registry import get_spec
 
     out = Path(out)
     folder = _find_weights(out, model)
-    config = json.loads((folder / "config.json").read_text())
     metrics_file = next((p for p in (folder / "metrics.json", out / "metrics.json") if p.exists()), None)
-    metrics = json.loads(metrics_file.read_text()) if metrics_file else None
     if metrics_file is not None and metrics_file.parent != folder:
         atomic_write(folder / "metrics.json", lambda p: p.write_text(metrics_file.read_text()))
-    training = config.get("training")
-    if training:
-        spec = get_spec(training.get("model", config["model"]))
-        card = model_card(spec, config["model"], training, metrics)
-        atomic_write(folder / "README.md", lambda p: p.write_text(card))
-    elif metrics:
-        log.warning("%s has no training facts in config.json; the model card is left as it is", folder)
+    refresh_card(folder)
     return _weights.push_to_hub(folder, repo_id, token=token, private=private)
+
+
+def refresh_card(folder: Path) -> bool:
+    """Rewrite a trained weights folder's model card from its config.json, with the metrics of its
+    metrics.json when it has one. False (card left alone) when config.json has no training facts."""
+    from gan.registry import get_spec
+
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    metrics_file = folder / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
+    training = config.get("training")
+    if not training:
+        if metrics:
+            log.warning("%s has no training facts in config.json; the model card is left as it is", folder)
+        return False
+    card = model_card(get_spec(training.get("model", config["model"])), config["model"], training, metrics)
+    atomic_write(folder / "README.md", lambda p: p.write_text(card))
+    return True
 
 
 def epochs_of(steps: int, batch_size: int, dataset_size: int, world: int = 1) -> float:

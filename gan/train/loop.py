@@ -204,8 +204,15 @@ class _Run:
         return {name: self.ema[name].model if name in self.ema else getattr(self.trainer, name)
                 for name in self.trainer.generators}
 
-    def grid(self) -> Image.Image:
+    def final_generators(self) -> dict[str, torch.nn.Module]:
+        """What gets exported: the generators, EMA copies with BatchNorm statistics of their own."""
         gens = self.generators()
+        if self.ema:  # the copied statistics belong to the live weights, not to the average
+            gens = {name: self.trainer.recalibrated(g) for name, g in gens.items()}
+        return gens
+
+    def grid(self, gens: dict[str, torch.nn.Module] | None = None) -> Image.Image:
+        gens = self.generators() if gens is None else gens
         with torch.no_grad(), evaluating(*gens.values()), self.hw.autocast():
             images, nrow = self.trainer.samples(gens, self.fixed)
         return image_grid(images, nrow)
@@ -365,14 +372,15 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
 def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], interrupted: bool) -> TrainEvent:
     """Checkpoint, final grid, export: the last event of every run."""
     config, hw = run.config, run.hw
-    grid = run.grid()
+    final = run.final_generators()
+    grid = run.grid(final)
     checkpoint = folder = None
     folders: list[Path] = []
     if hw.is_main:
         run.save_grid(grid, step)
         checkpoint = run.checkpoint(step, elapsed, losses)
         dtype = torch.float16 if config.fp16_export else torch.float32
-        folders = export_weights(run.trainer, config.out, run.generators(),
+        folders = export_weights(run.trainer, config.out, final,
                                  run.training_facts(step, elapsed, losses), grid, dtype)
         folder = folders[0]
     if hw.accelerator is not None:
