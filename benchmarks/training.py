@@ -158,7 +158,8 @@ def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bo
             opt_g.step()
         return step
 
-    # CycleGAN: the official cycle_gan_model.optimize_parameters (without the image pool)
+    # CycleGAN: the official cycle_gan_model.optimize_parameters (without the image pool); the digit
+    # models' discriminators also take each image's label, as in gan.train.cyclegan
     gk = spec.generator
     g_a = family.Generator(**gk)
     g_b = family.Generator(**{**gk, "input_nc": gk["output_nc"], "output_nc": gk["input_nc"]})
@@ -168,10 +169,15 @@ def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bo
     opt_d = torch.optim.Adam(itertools.chain(d_a.parameters(), d_b.parameters()), **adam)
     a, _ = _real_batch(spec, batch)
     b, _ = _real_batch(spec, batch)
+    label_a, label_b = (torch.randint(spec.discriminator.get("num_classes", 1), (batch,)) for _ in "ab")
+    conditional = bool(spec.discriminator.get("num_classes"))
     mse = nn.MSELoss()
 
     def gan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
         return mse(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
+
+    def judge(d: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return d(x, labels) if conditional else d(x)
 
     def step() -> None:
         fake_b, fake_a = g_a(a), g_b(b)
@@ -180,15 +186,15 @@ def reference_step(model: str, batch: int, channels_last: bool = False, bf16: bo
             p.requires_grad_(False)
         opt_g.zero_grad()
         loss_idt = (F.l1_loss(g_a(b), b) + F.l1_loss(g_b(a), a)) * 10.0 * 0.5
-        loss_g = gan_loss(d_a(fake_b), True) + gan_loss(d_b(fake_a), True) \
+        loss_g = gan_loss(judge(d_a, fake_b, label_a), True) + gan_loss(judge(d_b, fake_a, label_b), True) \
             + 10.0 * (F.l1_loss(rec_a, a) + F.l1_loss(rec_b, b)) + loss_idt
         loss_g.backward()
         opt_g.step()
         for p in itertools.chain(d_a.parameters(), d_b.parameters()):
             p.requires_grad_(True)
         opt_d.zero_grad()
-        loss_da = 0.5 * (gan_loss(d_a(b), True) + gan_loss(d_a(fake_b.detach()), False))
-        loss_db = 0.5 * (gan_loss(d_b(a), True) + gan_loss(d_b(fake_a.detach()), False))
+        loss_da = 0.5 * (gan_loss(judge(d_a, b, label_b), True) + gan_loss(judge(d_a, fake_b.detach(), label_a), False))
+        loss_db = 0.5 * (gan_loss(judge(d_b, a, label_a), True) + gan_loss(judge(d_b, fake_a.detach(), label_b), False))
         (loss_da + loss_db).backward()
         opt_d.step()
     return step
