@@ -338,3 +338,11 @@ def test_cli_card_puts_the_metrics_into_a_trained_folders_model_card(capsys, tmp
     weights_file = str(folder / "model.safetensors")  # evaluable, but not a folder with a card
     assert main(["evaluate", "mnist-gan", "--weights", weights_file, "--n", "100", "--card"]) == 1
     assert "--card needs a weights folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mnist-gan", "mnist-dcgan", "pix2pix-sketch2digit", "cyclegan-digits2mnist"])
+def test_bundled_weights_meet_their_targets(name, classifier):
+    """The numbers of the README's results table: the shipped weights, through the shipped preprocessing."""
+    result = ev.evaluate(name, classifier=classifier)
+    failed = {k: m["value"] for k, m in result["metrics"].items() if m["passed"] is False}
+    assert result["passed"] is True, failed

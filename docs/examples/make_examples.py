@@ -2,7 +2,9 @@
 
 - sketch_2.png, sketch_7.png: hand-drawn-looking digit outlines (dark strokes on white paper, drawn
   with PIL along a slightly jittered path), like what a user draws on the sketchpad;
-- mnist_*.png: real MNIST digits from the subset bundled with the package (gan.data.mnist_offline).
+- mnist_*.png: real MNIST digits from the subset bundled with the package (gan.data.mnist_offline);
+- uci_*.png: real 8x8 UCI digits (scikit-learn's, vendored as gan.data.uci_digits), enlarged to 112x112
+  with visible pixels, as a scan would look: the input cyclegan-digits2mnist is made for.
 """
 from __future__ import annotations
 
@@ -42,6 +44,14 @@ def main() -> None:
     for digit in (3, 8):
         i = int(np.flatnonzero(labels.numpy() == digit)[0])
         Image.fromarray(images[i].numpy(), "L").save(HERE / f"mnist_{digit}.png", optimize=True)
+
+    from gan.data import uci_digits
+
+    images, labels = uci_digits()
+    for digit in (4, 9):
+        i = int(np.flatnonzero(labels.numpy() == digit)[0])
+        scan = Image.fromarray(images[i].numpy(), "L").resize((112, 112), Image.Resampling.NEAREST)
+        scan.save(HERE / f"uci_{digit}.png", optimize=True)
 
 
 if __name__ == "__main__":
