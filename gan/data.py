@@ -153,8 +153,9 @@ def fit_digit(x: torch.Tensor, box: int, size: int, ink: float = 0.25) -> torch.
     An image with no ink is simply resized.
     """
     strength = x.amax(0)  # (H, W)
-    rows, cols = (strength > ink * strength.max()).any(1).nonzero(), (strength > ink * strength.max()).any(0).nonzero()
-    if strength.max() <= 0 or not len(rows):
+    inked = strength > ink * strength.max()  # all False for a black image
+    rows, cols = inked.any(1).nonzero(), inked.any(0).nonzero()
+    if not len(rows):
         return F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True)[0].clamp(0.0, 1.0)
     crop = x[:, int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1]
     scale = box / max(crop.shape[1:])

@@ -66,7 +66,9 @@ class ImagePool:
             return {"images": torch.empty(0), "labels": torch.empty(0, dtype=torch.long)}
         return {"images": torch.cat(self.images).cpu(), "labels": torch.cat(self.labels).cpu()}
 
-    def load(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
+    def load(self, state: dict[str, torch.Tensor] | torch.Tensor, device: torch.device) -> None:
+        if isinstance(state, torch.Tensor):  # checkpoints written before pools kept labels
+            state = {"images": state, "labels": torch.zeros(len(state), dtype=torch.long)}
         images, labels = state["images"], state["labels"]
         self.images = list(images.to(device).split(1)) if images.numel() else []
         self.labels = list(labels.to(device).split(1)) if labels.numel() else []
