@@ -14,7 +14,7 @@ import sys
 import time
 
 from benchmarks.common import ROOT, NOISE_MODELS, Row, weights_dir
-from benchmarks.slider import free_port, wait_for_page
+from benchmarks.slider import free_port, stop, wait_for_page
 
 TARGET_S = 10.0
 
@@ -34,11 +34,7 @@ def app_start(env: dict[str, str]) -> float:
         wait_for_page(f"http://127.0.0.1:{port}/", proc, timeout=120)
         return time.perf_counter() - start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def run(quick: bool = False) -> list[Row]:

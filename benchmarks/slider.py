@@ -55,6 +55,15 @@ def wait_for_page(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> f
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server process, killing it if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextlib.contextmanager
 def serve(args: list[str], env: dict[str, str] | None = None, log: Path | None = None
           ) -> Iterator[tuple[str, subprocess.Popen]]:
@@ -68,11 +77,7 @@ def serve(args: list[str], env: dict[str, str] | None = None, log: Path | None =
         wait_for_page(url, proc)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if log:
             out.close()
 
