@@ -702,6 +702,8 @@ class Digits2MnistDataset(_UnpairedDataset):
     framed as MNIST frames its digits (``fit_digit``): the translator then changes the style of
     the strokes, not the geometry, which is what CycleGAN can learn (Zhu et al. 2017, section 5.2)."""
 
+    labelled = True
+
     def __init__(self, seed: int = 0, size: int = 28, channels: int = 1, fit: int = 0) -> None:
         a_images, self.labels_a = uci_digits()
         b_images, self.labels_b = mnist_offline("train")
@@ -709,7 +711,6 @@ class Digits2MnistDataset(_UnpairedDataset):
         if fit:
             a.images = torch.stack([fit_digit((x + 1) / 2, fit, size) * 2 - 1 for x in a.images])
         super().__init__(a, TensorImageDataset(b_images, self.labels_b, size, channels), seed)
-        self.labelled = True
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-torch.set_num_threads(1)  # fastest on a busy 2-core machine: tests run beside servers and browsers
+torch.set_num_threads(1)  # for every test: fastest on a busy 2-core machine, beside servers and browsers
 
 
 @pytest.fixture

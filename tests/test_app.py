@@ -34,15 +34,6 @@ NO_EDITS = [0.0] * H.MAX_SLIDERS
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The box is shared: one intra-op thread avoids oversubscription (several times faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def private_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("FORGER_APP_RUNS", str(tmp_path / "app-runs"))

@@ -66,13 +66,10 @@ def launch_app() -> str:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Iterator:
     executable = _require_browser()
-    import torch
     from playwright.sync_api import sync_playwright
 
     import app
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared box: one intra-op thread is several times faster here
     os.environ["FORGER_APP_RUNS"] = str(tmp_path_factory.mktemp("browser-runs"))
     url = launch_app()
     try:
@@ -86,7 +83,6 @@ def page(tmp_path_factory) -> Iterator:
             browser.close()
     finally:
         app.demo.close()
-        torch.set_num_threads(threads)
         os.environ.pop("FORGER_APP_RUNS", None)
 
 

@@ -19,15 +19,6 @@ from gan import data, evaluate as ev
 from gan.registry import get_spec
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread, and far faster than two on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def classifier() -> ev.DigitClassifier:
     return ev.load_classifier()

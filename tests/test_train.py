@@ -23,16 +23,6 @@ from gan.train.loop import _loop, prepare
 from conftest import ROOT
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are too small for two threads to help, and on a busy machine two threads wait on
-    each other: one thread runs these tests several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------------- tiny datasets
 
 

@@ -45,8 +45,9 @@ class ImagePool:
         self.images: list[torch.Tensor] = []
         self.labels: list[torch.Tensor] = []
 
-    def query(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        """(B, C, H, W) -> (B, C, H, W); with labels (B,): (images, labels)."""
+    def query(self, images: torch.Tensor, labels: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(images (B, C, H, W), labels (B,) or None) -> the images for D and their labels (None without)."""
         keyed = torch.zeros(len(images), dtype=torch.long, device=images.device) if labels is None else labels
         out, out_labels = [], []
         for image, label in zip(images.detach().split(1), keyed.split(1)):  # (1, C, H, W), (1,) each
@@ -59,7 +60,7 @@ class ImagePool:
                 self.labels[i], label = label.clone(), self.labels[i].clone()
             out.append(image)
             out_labels.append(label)
-        return torch.cat(out) if labels is None else (torch.cat(out), torch.cat(out_labels))
+        return torch.cat(out), None if labels is None else torch.cat(out_labels)
 
     def state(self) -> dict[str, torch.Tensor]:
         if not self.images:
@@ -128,11 +129,9 @@ class CycleGANTrainer(Trainer):
     def d_step(self, batch, fake):
         a, b = batch[:2]
         label_a, label_b = self._labels(batch)
-        if self.conditional:  # a fake keeps the label of the image it was translated from
-            (fake_b, fake_b_labels), (fake_a, fake_a_labels) = \
-                self.pool_b.query(fake[0], label_a), self.pool_a.query(fake[1], label_b)
-        else:
-            fake_b, fake_a, fake_b_labels, fake_a_labels = self.pool_b.query(fake[0]), self.pool_a.query(fake[1]), None, None
+        # a fake keeps the label of the image it was translated from (None: unconditional discriminators)
+        fake_b, fake_b_labels = self.pool_b.query(fake[0], label_a)
+        fake_a, fake_a_labels = self.pool_a.query(fake[1], label_b)
         with self.hw.autocast():
             loss_a = d_loss("lsgan", self._judge(self.D_A, b, label_b), self._judge(self.D_A, fake_b, fake_b_labels))
             loss_b = d_loss("lsgan", self._judge(self.D_B, a, label_a), self._judge(self.D_B, fake_a, fake_a_labels))
