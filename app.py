@@ -224,8 +224,8 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
         labels = {}
         if spec.conditional:
             labels = dict(label_a=int(digit_a or 0), label_b=int(digit_b or 0))
-        images = H.remember_failure(name, weights, lambda: gan.interpolate(
-            name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels))
+        images = H.remember_failure(name, weights, lambda: H.on_gpu(
+            gan.interpolate, name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels))
         strip = H.make_grid(images, columns=len(images))
         gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
         return H.enlarge(strip, 128 * len(images)), gif, gif, _status_for(model_key, session, "noise")
@@ -254,7 +254,7 @@ def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
         if image is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         picture = H.open_upload(image)
-        out = H.remember_failure(name, weights, lambda: gan.translate(name, picture, weights=weights))
+        out = H.remember_failure(name, weights, lambda: H.on_gpu(gan.translate, name, picture, weights=weights))
         return H.enlarge(out), _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)

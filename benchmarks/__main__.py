@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import common, report
 
     info = common.machine()
-    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']}, serving path: {info['serving_path']}",
+    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']}, serving device: {info['device']}",
           flush=True)
     started = time.perf_counter()
     peak = common.matmul_peak()

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 
 import gan
-from gan import runtime, weights as gan_weights
-from gan.train.common import cpu_name
+from gan import hardware, weights as gan_weights
 
 log = logging.getLogger("benchmarks")
 
@@ -100,13 +99,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> dict[str, Any]:
-    flags = runtime._cpu_flags()
-    isa = [f for f in ("avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16") if f in flags]
+    isa = hardware.cpu_isa()
     info = {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+        "cpu": hardware.cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
         "isa": ", ".join(isa) or "?", "torch": torch.__version__,
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
-        "serving_path": runtime.mode("cpu"),
+        "device": str(hardware.serving_device()),
         "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?",
     }
     if torch.cuda.is_available():

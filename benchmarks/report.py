@@ -81,7 +81,7 @@ def markdown(info: dict[str, Any], peak: dict[str, float], rows: list[Row], sect
         f"| CPU | {info['cpu']} ({info['cores']} cores, {info['threads']} torch threads) |",
         f"| ISA | {info['isa']} (AMX: {'yes' if 'amx_bf16' in info['isa'] else 'no'}) |",
         f"| torch | {info['torch']} (Python {info['python']}) |",
-        f"| serving path chosen | `{info['serving_path']}` (gan.runtime.mode) |",
+        f"| serving device | `{info['device']}` (paths measured per model and batch: the `serving path` column) |",
         f"| matmul peak (2048², this run) | bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s, fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s |",
         f"| load average (start / end) | {info['load']} / {info.get('load_after', '?')} |",
     ]

@@ -11,10 +11,11 @@ The public API (the app, the docs and the tests use these names as the contract)
 """
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from gan import data as _data, latent, runtime, weights as _weights
+from gan import data as _data, hardware, latent, serving, weights as _weights
 from gan.models import family_module
 from gan.registry import REGISTRY, ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
@@ -109,18 +110,71 @@ def load_discriminator(name: str, *, weights: str | Path | None = None, pretrain
 
 # ---------------------------------------------------------------------------- serving
 
-_lock = threading.Lock()
+MAX_SERVED = 16  # models kept loaded; the least recently used is dropped beyond this
+_served: collections.OrderedDict[tuple[str, str | None], serving.Served] = collections.OrderedDict()
+_served_lock = threading.Lock()  # guards the dict only: never held while a model loads
+_load_locks: dict[tuple[str, str | None], threading.Lock] = {}
 
 
-@functools.lru_cache(maxsize=16)
-def _cached(name: str, weights: str | None) -> nn.Module:
-    return runtime.prepare(load_generator(name, weights=weights))  # the fast path, prepared once per model
+def _probe(spec: ModelSpec) -> Callable[[int, tuple], tuple]:
+    """The deterministic input every serving path of ``spec`` is measured and checked on."""
+    def probe(batch: int, like: tuple) -> tuple:
+        if spec.task == "noise":
+            z = latent.seeded_latents(0, batch, spec.latent_dim)
+            labels = like[1] if len(like) > 1 else None
+            if labels is None:
+                return (z,) + ((None,) if len(like) > 1 else ())
+            ids = torch.arange(batch) % len(spec.classes)
+            return z, (nn.functional.one_hot(ids, len(spec.classes)).float() if labels.is_floating_point() else ids)
+        shape = like[0].shape[1:]  # (C, H, W): smooth random images, like photos and drawings
+        small = torch.rand(batch, shape[0], 8, 8, generator=torch.Generator().manual_seed(0))
+        return (nn.functional.interpolate(small, size=tuple(shape[1:]), mode="bilinear") * 2 - 1,)
+    return probe
 
 
-def _serving_generator(name: str, weights: str | Path | None) -> nn.Module:
-    """Load once per (name, weights) and share; two users never race on one 'current model'."""
-    with _lock:
-        return _cached(name, None if weights is None else str(weights))
+def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
+    """The served generator of (name, weights), loaded once and shared: loading one model never
+    waits for another, and two users never race on one 'current model'."""
+    key = (name, None if weights is None else str(weights))
+    with _served_lock:
+        if key in _served:
+            _served.move_to_end(key)
+            return _served[key]
+        lock = _load_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _served_lock:
+            if key in _served:
+                return _served[key]
+        spec = get_spec(name)
+        device = hardware.serving_device()
+        model = load_generator(name, weights=weights, device=device)
+        label = name if weights is None else f"{name}@{Path(str(weights)).name}"
+        served = serving.Served(model, device, label, _probe(spec), accuracy_batch=16 if spec.task == "noise" else 1)
+        with _served_lock:
+            _served[key] = served
+            while len(_served) > MAX_SERVED:
+                _served.popitem(last=False)
+        return served
+
+
+def clear_serving_cache() -> None:
+    """Forget every loaded model and its in-memory path choices (the disk cache stays)."""
+    with _served_lock:
+        _served.clear()
+        _load_locks.clear()
+    _directions.cache_clear()
+
+
+def serving_choice(name: str, batch: int = 1, *, weights: str | Path | None = None) -> serving.Choice:
+    """Which path serves ``name`` at ``batch`` on this machine, and why (measured now if not known)."""
+    spec = get_spec(name)
+    served = _serving_generator(name, weights)
+    if spec.task == "noise":
+        like = (torch.zeros(batch, spec.latent_dim), torch.zeros(batch, dtype=torch.long) if spec.conditional else None)
+    else:
+        size = spec.preprocess.size
+        like = (torch.zeros(batch, spec.preprocess.channels, size, size),)
+    return served.choice(like)
 
 
 def to_images(x: torch.Tensor) -> list[Image.Image]:
@@ -144,14 +198,16 @@ def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch
 
 
 def generate(name: str, z: torch.Tensor, labels: torch.Tensor | None = None, *,
-             weights: str | Path | None = None) -> torch.Tensor:
-    """Run the cached generator of ``name`` on latents ``z`` (B, latent_dim) on the fast path; images in [-1, 1]."""
+             weights: str | Path | None = None, precision: str | None = None) -> torch.Tensor:
+    """Run the served generator of ``name`` on latents ``z`` (B, latent_dim); images in [-1, 1], on the CPU.
+
+    ``precision``: None or 'auto' serves the path measured fastest within the accuracy bound
+    (``gan.serving``); 'fp32' is eager fp32, 'bf16' the bf16 path; ``FORGER_PRECISION`` sets the default.
+    """
     spec = get_spec(name)
     if spec.task != "noise":
         raise ValueError(f"{name!r} is a translator; use gan.translate")
-    g = _serving_generator(name, weights)
-    with torch.inference_mode(), runtime.autocast("cpu"):
-        return g(z, labels).float()
+    return _serving_generator(name, weights)(z, labels, precision=precision)
 
 
 @functools.lru_cache(maxsize=32)
@@ -159,7 +215,7 @@ def _directions(name: str, weights: str | None, k: int) -> torch.Tensor:
     spec = get_spec(name)
     if spec.latent_dim <= 32:
         return torch.eye(spec.latent_dim)  # small latents: one slider per raw dimension
-    return latent.pca_directions(_serving_generator(name, weights), k=k)
+    return latent.pca_directions(_serving_generator(name, weights).eager, k=k)
 
 
 def slider_directions(name: str, k: int = 10, *, weights: str | Path | None = None) -> torch.Tensor:
@@ -170,7 +226,8 @@ def slider_directions(name: str, k: int = 10, *, weights: str | Path | None = No
 
 def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = None,
            label: int | Sequence[int] | None = None, truncation: float = 1.0,
-           edits: Sequence[float] | None = None, weights: str | Path | None = None) -> list[Image.Image]:
+           edits: Sequence[float] | None = None, weights: str | Path | None = None,
+           precision: str | None = None) -> list[Image.Image]:
     """``n`` images from a noise->image model. The same seed gives the same images on any machine.
 
     Args:
@@ -182,6 +239,7 @@ def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = Non
         truncation: scale of the latents; < 1 trades variety for quality.
         edits: slider values, one per row of ``slider_directions(name)``, added along those directions.
         weights: use these weights instead of the registry's.
+        precision: the serving path: None / 'auto' (measured), 'fp32', 'bf16' or a path of ``gan.serving``.
 
     Example:
         >>> gan.sample("mnist-dcgan", seed=1, n=4, label=7)
@@ -194,12 +252,12 @@ def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = Non
         dirs = slider_directions(name, weights=weights)
         e = torch.as_tensor(list(edits), dtype=torch.float32)[: dirs.shape[0]]
         z = z + e @ dirs[: e.shape[0]]
-    return to_images(generate(name, z, _labels(spec, label, z.shape[0]), weights=weights))
+    return to_images(generate(name, z, _labels(spec, label, z.shape[0]), weights=weights, precision=precision))
 
 
 def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",
                 label_a: int | None = None, label_b: int | None = None, truncation: float = 1.0,
-                weights: str | Path | None = None) -> list[Image.Image]:
+                weights: str | Path | None = None, precision: str | None = None) -> list[Image.Image]:
     """Frames from seed A to seed B (and, for conditional models, from digit A to digit B).
 
     Example:
@@ -217,7 +275,7 @@ def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: st
         labels = (1 - t) * nn.functional.one_hot(a, k).float() + t * nn.functional.one_hot(b, k).float()
     elif label_a is not None or label_b is not None:
         raise ValueError(f"{name!r} is not conditional; it takes no labels")
-    return to_images(generate(name, z, labels, weights=weights))
+    return to_images(generate(name, z, labels, weights=weights, precision=precision))
 
 
 # ---------------------------------------------------------------------------- translation
@@ -291,7 +349,8 @@ def preprocess(name: str, image: Any) -> torch.Tensor:
     return (x - pre.mean) / pre.std
 
 
-def translate(name: str, image: Any, *, weights: str | Path | None = None) -> Image.Image:
+def translate(name: str, image: Any, *, weights: str | Path | None = None,
+              precision: str | None = None) -> Image.Image:
     """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in, a sensible size out.
 
     The image is preprocessed as the registry says (mode, light-background inversion,
@@ -306,8 +365,6 @@ def translate(name: str, image: Any, *, weights: str | Path | None = None) -> Im
     img = load_image(image)
     width, height = img.size
     x = preprocess(name, img)[None]  # (1, C, S, S)
-    g = _serving_generator(name, weights)
-    with torch.inference_mode(), runtime.autocast("cpu"):
-        y = g(x).float()
+    y = _serving_generator(name, weights)(x, precision=precision)
     out = to_images(y)[0]
     return out.resize(_output_size(width, height, spec.preprocess.size), Image.Resampling.BICUBIC)

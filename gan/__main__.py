@@ -38,6 +38,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     import gan
 
     print(json.dumps(gan.model_info(args.model), indent=2))
+    if args.no_serving:
+        return 0
+    try:
+        served = gan._serving_generator(args.model, args.weights)
+    except gan.WeightsUnavailableError:
+        print("\nserving: no weights on this machine, so no path was chosen")
+        return 0
+    print(f"\nserving on {gan.hardware.device_label(served.device)} (torch {torch.__version__}); "
+          f"accuracy bound: mean {gan.serving.BOUND_MEAN}, max {gan.serving.BOUND_MAX} levels of 255 from eager fp32")
+    for batch in args.batch:
+        choice = gan.serving_choice(args.model, batch, weights=args.weights)
+        print(f"batch {batch} ({choice.source}): {choice.why}")
+        for path, ms in sorted(choice.times_ms.items(), key=lambda kv: kv[1]):
+            err = choice.errors.get(path, [0, 0])
+            print(f"    {path:16} {ms:9.3f} ms   {choice.times_ms['eager'] / ms:5.2f}x   "
+                  f"error mean {err[0]:.3f} max {err[1]:.0f}")
+        for path, why in choice.rejected.items():
+            print(f"    {path:16} not used: {why}")
     return 0
 
 
@@ -45,7 +63,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import gan
 
     images = gan.sample(args.model, seed=args.seed, n=args.n, label=args.label, truncation=args.truncation,
-                        weights=args.weights)
+                        weights=args.weights, precision=args.precision)
     _grid(images, args.columns).save(args.output)
     print(f"wrote {args.output} ({len(images)} image{'s' if len(images) > 1 else ''})")
     return 0
@@ -55,7 +73,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     import gan
 
     frames = gan.interpolate(args.model, args.seed_a, args.seed_b, args.steps, mode=args.mode,
-                             label_a=args.label_a, label_b=args.label_b, weights=args.weights)
+                             label_a=args.label_a, label_b=args.label_b, weights=args.weights,
+                             precision=args.precision)
     out = Path(args.output)
     if out.suffix.lower() == ".gif":
         frames[0].save(out, save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=80, loop=0)
@@ -68,7 +87,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_translate(args: argparse.Namespace) -> int:
     import gan
 
-    gan.translate(args.model, args.image, weights=args.weights).save(args.output)
+    gan.translate(args.model, args.image, weights=args.weights, precision=args.precision).save(args.output)
     print(f"wrote {args.output}")
     return 0
 
@@ -85,6 +104,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precision_option(s: argparse.ArgumentParser) -> None:
+    from gan.serving import PRECISIONS
+
+    s.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="serving path (default: FORGER_PRECISION, else auto: the fastest measured within the "
+                        "accuracy bound; fp32: exactly plain PyTorch)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan", description="Forger: play with and train classic GANs.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -94,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--family", help="only this family")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("info", help="everything the registry knows about a model")
+    s = sub.add_parser("info", help="everything the registry knows about a model, and the serving path chosen here")
     s.add_argument("model")
+    s.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to show the serving path for")
+    s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
+    s.add_argument("--no-serving", action="store_true", help="the registry's facts only: load nothing")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("sample", help="write a grid of samples from a noise->image model")
@@ -107,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--columns", type=int, default=8)
     s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
     s.add_argument("-o", "--output", default="sample.png")
+    _precision_option(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("interpolate", help="a strip (.png) or animation (.gif) from seed A to seed B")
@@ -119,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label-b", type=int)
     s.add_argument("--weights")
     s.add_argument("-o", "--output", default="interpolation.png")
+    _precision_option(s)
     s.set_defaults(func=cmd_interpolate)
 
     s = sub.add_parser("translate", help="translate an image with a Pix2Pix or CycleGAN model")
@@ -126,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("image")
     s.add_argument("--weights")
     s.add_argument("-o", "--output", default="translated.png")
+    _precision_option(s)
     s.set_defaults(func=cmd_translate)
 
     s = sub.add_parser("import", help="convert a foreign checkpoint (.pth) into a Forger weights folder")

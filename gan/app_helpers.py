@@ -51,6 +51,28 @@ FAILURE_TTL_S = 60.0  # a model whose weights could not be found is not retried 
 RUN_KEY_PREFIX = "run:"
 
 
+# ---------------------------------------------------------------------------- GPUs on Hugging Face Spaces
+
+
+def zero_gpu(func: Callable[..., T]) -> Callable[..., T]:
+    """``func`` under ``spaces.GPU`` when the ``spaces`` package is importable (Hugging Face ZeroGPU
+    hardware attaches a GPU only inside such calls), else ``func`` unchanged."""
+    try:
+        import spaces
+    except ImportError:
+        return func
+    return spaces.GPU(func)
+
+
+def _call(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return func(*args, **kwargs)
+
+
+# Every model call of the app goes through this: on ZeroGPU it runs with a GPU, elsewhere it is a plain call.
+# Module level, as ZeroGPU wants its functions decorated at start-up; the arguments are picklable.
+on_gpu = zero_gpu(_call)
+
+
 # ---------------------------------------------------------------------------- models and their availability
 
 
@@ -315,8 +337,9 @@ def render_sample(name: str, seed: int, *, truncation: float = 1.0, label: int |
         label = 0 if label is None else int(label)
     else:
         label = None
-    return remember_failure(name, weights, lambda: gan.sample(
-        name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits, weights=weights))
+    return remember_failure(name, weights, lambda: on_gpu(
+        gan.sample, name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits,
+        weights=weights))
 
 
 # ---------------------------------------------------------------------------- images

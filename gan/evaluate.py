@@ -38,9 +38,8 @@ Two kinds of evaluation, chosen by the model:
     reference is real UCI digits, it has no target, and when cyclegan-digits2mnist has
     weights the label is also checked after the round trip back to MNIST.
 
-The generators run as loaded by ``gan.load_generator`` (eager, float32 weights) in batches, under
-``gan.runtime.autocast`` (bf16 only where the serving path is bf16), so the metrics judge the
-weights, not the serving rewrite.
+The generators run as loaded by ``gan.load_generator`` (eager fp32) in batches, so the metrics judge
+the weights, not the serving path (which stays within 0.5 levels of 255 of eager fp32 on average).
 
 - **RGB models** (dcgan-faces, cifar10-gan, ...) get FID and KID through torchmetrics
   (Inception-v3 features from torch-fidelity) against a folder of real images, with a
@@ -82,7 +81,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gan import data, latent, runtime
+from gan import data, latent
 from gan.registry import ModelSpec, get_spec
 from gan.weights import REPO_ROOT, WEIGHTS_DIR, WeightsUnavailableError, atomic_write
 
@@ -622,7 +621,7 @@ def _noise_outputs(spec: ModelSpec, generator: nn.Module, n: int, seed: int,
     z = latent.seeded_latents(seed, n, spec.latent_dim)
     labels = torch.arange(n) % len(spec.classes) if spec.conditional else None
     out = []
-    with torch.inference_mode(), runtime.autocast("cpu"):
+    with torch.inference_mode():
         for i in range(0, n, batch):
             out.append(generator(z[i:i + batch], None if labels is None else labels[i:i + batch]).float())
     return torch.cat(out), labels
@@ -641,7 +640,7 @@ def _translate_batch(generator: nn.Module, x: torch.Tensor, batch: int = 250) ->
     with each image's own statistics, so a plain batch would mix images."""
     per_image = torch.func.vmap(lambda one: generator(one[None])[0])
     out = []
-    with torch.inference_mode(), runtime.autocast("cpu"):
+    with torch.inference_mode():
         for i in range(0, len(x), batch):
             out.append(per_image(x[i:i + batch]).float())
     return torch.cat(out)

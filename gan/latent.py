@@ -56,7 +56,10 @@ def pca_directions(generator: nn.Module, k: int = 8, n: int = 2000, seed: int = 
     """
     z = seeded_latents(seed, n, generator.latent_dim)
     labels = (torch.arange(n) % generator.num_classes) if getattr(generator, "conditional", False) else None
-    feats = generator.features(z, labels).float().flatten(1)  # (n, F)
+    device = next(generator.parameters()).device
+    with torch.inference_mode():
+        feats = generator.features(z.to(device), None if labels is None else labels.to(device))
+    feats = feats.float().flatten(1).cpu()  # (n, F)
     feats = feats - feats.mean(0)
     _, _, v = torch.pca_lowrank(feats, q=k, center=False, niter=4)  # v: (F, k)
     coords = feats @ v  # (n, k): each sample's coordinates along the components

@@ -1,133 +1,38 @@
-"""The fast inference path, chosen once per model when the serving cache loads it.
+"""The fused fp32 path: one of the serving paths that ``gan.serving`` measures and chooses from.
 
-Three paths, picked by ``mode()``:
-
-- ``"bf16"``: bf16 autocast and channels_last, on GPUs with bf16 and on CPUs with AMX, where bf16
-  matrix units run several times faster than fp32.
-- ``"fp32"`` (the fast fp32 path): CPUs without AMX. AVX-512 bf16 alone gives no speed there (oneDNN's
-  bf16 convolutions measured about 2x *slower* than fp32 on such a CPU, see benchmarks/), so the
-  network stays in fp32 and is rewritten once (``prepare``): eval BatchNorm folded into the preceding
-  convolution or linear layer, the following ReLU / LeakyReLU / Tanh fused into oneDNN's kernel,
-  oneDNN weights prepacked once, channels_last activations, large stride-1 3x3 and 5x5 convolutions
-  computed with Winograd's minimal filtering (F(6x6, 3x3), F(4x4, 5x5)), layers with 1-4 output
-  channels as a GEMM and col2im, and InstanceNorm / image-stats BatchNorm without layout copies.
-  Same images as eager fp32 up to rounding (benchmarks/RESULTS.md reports the pixel differences).
-- ``"eager"``: the model as written, in plain fp32.
-
-``FORGER_PRECISION`` chooses by hand: ``fp32`` gives the eager fp32 path (exactly the plain PyTorch
-result), ``bf16`` forces bf16 autocast, ``auto`` (the default) picks the fastest path for the hardware.
+``fuse(model)`` rewrites a generator in eval mode for inference on a CPU with oneDNN: eval BatchNorm
+folded into the preceding convolution or linear layer, the following ReLU / LeakyReLU / Tanh fused
+into oneDNN's kernel, oneDNN weights prepacked once, channels_last activations, large stride-1 3x3
+and 5x5 convolutions computed with Winograd's minimal filtering (F(6x6, 3x3), F(4x4, 5x5)), layers
+with 1-4 output channels as a GEMM and col2im, and InstanceNorm / image-stats BatchNorm without layout
+copies. Same images as eager fp32 up to rounding (at most 1 level of 255; tests/test_serving.py).
+Whether it is faster than eager fp32 on a given machine is measured, never assumed.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
 import math
-import os
 from fractions import Fraction
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-log = logging.getLogger(__name__)
 
-MODES = ("eager", "fp32", "bf16")
-
-
-# ---------------------------------------------------------------------------- what the hardware has
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
-def cpu_has_native_bf16() -> bool:
-    """The CPU has bf16 instructions (AMX or AVX-512 bf16); says nothing about their speed, see ``bf16_is_fast``."""
-    flags = _cpu_flags()
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-@functools.cache
-def cpu_has_amx() -> bool:
-    """AMX tiles with bf16: the CPUs where bf16 is several times faster than fp32."""
-    if "amx_bf16" not in _cpu_flags():
-        return False
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(check()) if check is not None else True
-
-
-def bf16_is_fast(device: torch.device | str) -> bool:
-    """bf16 autocast beats fp32 here: a GPU with bf16, or a CPU with AMX."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_amx()
-
-
-def _fused_fp32_available() -> bool:
+def fused_available() -> bool:
+    """oneDNN is in this torch build and enabled: the fused path can be built."""
     return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
 
 
-# ---------------------------------------------------------------------------- the chosen path
+def fuse(model: nn.Module) -> nn.Module:
+    """Rewrite ``model`` (a generator) in place for fp32 inference on the CPU, and return it.
 
-
-def mode(device: torch.device | str = "cpu") -> str:
-    """'bf16', 'fp32' (the rewritten fast fp32 path) or 'eager' for ``device``; see the module docstring."""
-    device = torch.device(device)
-    asked = os.environ.get("FORGER_PRECISION", "auto").strip().lower() or "auto"
-    if asked == "fp32":
-        return "eager"
-    if asked == "bf16":
-        if device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return "bf16"
-        if device.type == "cpu":
-            return "bf16"  # runs everywhere; fast only with AMX
-    elif asked != "auto":
-        log.warning("FORGER_PRECISION=%r is not one of auto, fp32, bf16; using auto", asked)
-    if bf16_is_fast(device):
-        return "bf16"
-    if device.type == "cpu" and _fused_fp32_available():
-        return "fp32"
-    return "eager"
-
-
-def use_bf16(device: torch.device | str) -> bool:
-    return mode(device) == "bf16"
-
-
-def autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """bf16 autocast when the chosen path is bf16, else a no-op."""
-    device = torch.device(device)
-    if use_bf16(device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
-    """Make ``model`` (a generator in eval mode) ready for serving on the chosen path, once.
-
-    The model is changed in place and returned: 'eager' leaves it as it is; 'bf16' makes it
-    channels_last; 'fp32' rewrites its layers for inference: module indices are kept, so
-    ``features``, attributes and slicing of ``nn.Sequential`` still work, but the rewritten layers
-    hold folded, prepacked weights and no parameters, so take checkpoints from ``load_generator``.
+    Module indices are kept, so ``features``, attributes and slicing of ``nn.Sequential`` still work,
+    but the rewritten layers hold folded, prepacked weights and no parameters: take checkpoints from
+    ``gan.load_generator``.
     """
     model.eval().requires_grad_(False)
-    chosen = mode(device)
-    if chosen == "bf16":
-        return model.to(memory_format=torch.channels_last)
-    if chosen == "fp32":
-        _rewrite(model)
+    _rewrite(model)
     return model
 
 

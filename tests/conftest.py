@@ -1,7 +1,9 @@
 """Shared fixtures. Every test runs offline on the CPU."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Serving choices and downloads are cached in a folder of this run's own, never in the user's ~/.cache.
+os.environ["FORGER_CACHE"] = tempfile.mkdtemp(prefix="forger-test-cache-")
 torch.set_num_threads(1)  # for every test: fastest on a busy 2-core machine, beside servers and browsers
 
 

@@ -70,7 +70,7 @@ def _translator_with_fresh_weights(monkeypatch, tmp_path, name: str) -> None:
     g = gan.load_generator(name, pretrained=False)
     weights.save_pretrained(g, tmp_path / name, name=name, family=spec.family, generator=spec.generator)
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
-    gan._cached.cache_clear()
+    gan.clear_serving_cache()
 
 
 @pytest.mark.parametrize("mode,size", [("RGBA", (40, 30)), ("L", (17, 64)), ("CMYK", (50, 50)), ("I;16", (32, 32)),

@@ -57,9 +57,7 @@ def translator(tmp_path_factory) -> tuple[Session, str]:
 
 def _forget_loaded_models() -> None:
     """Empty gan's serving cache (models loaded from weights/ by earlier tests)."""
-    cached = getattr(gan, "_cached", None)
-    if cached is not None and hasattr(cached, "cache_clear"):
-        cached.cache_clear()
+    gan.clear_serving_cache()
 
 
 @pytest.fixture
@@ -156,9 +154,7 @@ def test_importing_the_app_loads_no_model():
 
     root = Path(app.__file__).resolve().parent
     code = ("import time; t = time.perf_counter(); import app, gan; "
-            "size = lambda f: f.cache_info().currsize if hasattr(f, 'cache_info') else 0; "
-            "print(time.perf_counter() - t, size(getattr(gan, '_cached', None)), "
-            "size(getattr(gan, '_directions', None)))")
+            "print(time.perf_counter() - t, len(gan._served), gan._directions.cache_info().currsize)")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                          check=True).stdout.split()
     seconds, generators, directions = float(out[0]), int(out[1]), int(out[2])
@@ -566,3 +562,30 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
         assert "not in the list of choices" in str(e) or "other sessions" in str(e)
     assert other.predict(api_name="/stop_training").startswith("No training run")
     assert called == EXPECTED_API
+
+
+# ---------------------------------------------------------------------------- Hugging Face ZeroGPU
+
+
+def test_model_calls_run_under_spaces_gpu_when_the_spaces_package_is_importable(monkeypatch):
+    import sys
+    import types
+
+    decorated = []
+    fake = types.ModuleType("spaces")
+
+    def gpu(func):
+        decorated.append(func)
+        return lambda *a, **k: ("on the GPU", func(*a, **k))
+
+    fake.GPU = gpu
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert H.zero_gpu(H._call)(max, 1, 2) == ("on the GPU", 2) and decorated == [H._call]
+    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed: `import spaces` fails
+    assert H.zero_gpu(H._call) is H._call
+
+    seen = []
+    monkeypatch.setattr(H, "on_gpu", lambda func, *a, **k: (seen.append(func), func(*a, **k))[1])
+    assert H.render_sample("mnist-gan", 1)[0].size == (28, 28) and seen == [gan.sample]
+    app.interpolate_tab("mnist-gan", 1, 2, None, None, 3, "slerp", None)
+    assert seen[-1] is gan.interpolate

@@ -158,7 +158,7 @@ def test_translator_inputs_match_what_gan_translate_feeds_the_generator(monkeypa
     seen = []
 
     class Recorder(nn.Module):
-        def forward(self, x):
+        def forward(self, x, precision=None):
             seen.append(x.clone())
             return x
 
@@ -177,7 +177,7 @@ def test_pix2pix_is_translated_one_image_at_a_time_even_in_batches():
     x = torch.randn(6, 1, 32, 32)
     with torch.inference_mode():
         one_by_one = torch.cat([g(x[i:i + 1]) for i in range(6)])
-    torch.testing.assert_close(ev._translate_batch(g, x), one_by_one, atol=0.1, rtol=0)  # bf16 autocast tolerance
+    torch.testing.assert_close(ev._translate_batch(g, x), one_by_one, atol=1e-4, rtol=0)  # eager fp32, vmap
     with torch.inference_mode():
         assert (g(x) - one_by_one).abs().max() > 0.2  # a plain batch would mix the images' statistics
 

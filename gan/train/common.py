@@ -28,6 +28,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from gan import hardware
 from gan.registry import ModelSpec
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
 
@@ -99,20 +100,8 @@ class Hardware:
             what = torch.cuda.get_device_name(self.device)
         else:
             threads = torch.get_num_threads()
-            what = f"{cpu_name()}, {threads} thread{'s' if threads > 1 else ''}"
+            what = f"{hardware.cpu_name()}, {threads} thread{'s' if threads > 1 else ''}"
         return f"{self.world} x {what}" if self.world > 1 else what
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "CPU"
 
 
 def _accelerator() -> Any:

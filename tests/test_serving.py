@@ -1,0 +1,393 @@
+"""Serving (gan.serving, gan.runtime): every path the runtime may pick gives eager fp32's images within
+the bound, the choice is the measured fastest, and it is cached.
+
+Correctness only: nothing here depends on how fast this machine is (speed lives in benchmarks/). The
+choice logic is tested with made-up timing tables, so the CUDA rules are checked on a CPU too. Every
+path runs here whatever the CPU (bf16 runs everywhere, slowly without AMX), so the same code is tested on
+every machine; a test that compares numbers pins the path it compares.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import gan
+from gan import hardware, latent, runtime, serving, weights
+from gan.registry import get_spec
+
+SMALL = ["mnist-gan", "mnist-dcgan", "cifar10-gan", "dcgan-faces", "pix2pix-sketch2digit", "cyclegan-digits2mnist"]
+
+
+def _fresh(name: str) -> nn.Module:
+    """Seeded random weights, with BatchNorm statistics away from (0, 1) so that folding them is tested."""
+    torch.manual_seed(0)
+    g = gan.load_generator(name, pretrained=False)
+    for m in g.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return g
+
+
+def _inputs(name: str, n: int) -> tuple:
+    spec = get_spec(name)
+    if spec.task == "noise":
+        return latent.seeded_latents(1, n, spec.latent_dim), (torch.arange(n) % 10 if spec.conditional else None)
+    g = torch.Generator().manual_seed(1)
+    small = torch.rand(n, spec.channels, 8, 8, generator=g)
+    return (nn.functional.interpolate(small, size=spec.image_size, mode="bilinear") * 2 - 1,)
+
+
+def _pixels(x: torch.Tensor) -> np.ndarray:
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().numpy()
+
+
+needs_fused = pytest.mark.skipif(not runtime.fused_available(), reason="oneDNN is not in this torch build")
+
+
+@pytest.fixture
+def serving_cache(monkeypatch, tmp_path):
+    """A fresh on-disk cache of serving choices, and no models loaded."""
+    monkeypatch.setenv("FORGER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FORGER_PRECISION", raising=False)
+    gan.clear_serving_cache()
+    yield tmp_path / "cache" / "serving.json"
+    gan.clear_serving_cache()
+
+
+def _served(name: str, model: nn.Module | None = None) -> serving.Served:
+    spec = get_spec(name)
+    return serving.Served(model if model is not None else _fresh(name), torch.device("cpu"), f"test-{name}",
+                          gan._probe(spec), accuracy_batch=16 if spec.task == "noise" else 1)
+
+
+# ---------------------------------------------------------------------------- the paths
+
+
+@needs_fused
+@pytest.mark.parametrize("name", SMALL)
+def test_fused_fp32_path_gives_the_eager_images_within_one_level(name):
+    eager = _fresh(name)
+    fast = runtime.fuse(copy.deepcopy(eager))
+    assert any(type(m).__module__ == "gan.runtime" for m in fast.modules()), "nothing was rewritten"
+    for n in (1, 5):
+        x = _inputs(name, n)
+        with torch.inference_mode():
+            a, b = _pixels(eager(*x)), _pixels(fast(*x))
+        diff = np.abs(a - b)
+        assert diff.max() <= 1 and diff.mean() <= 0.01, (name, n, diff.max(), diff.mean())
+
+
+@needs_fused
+def test_fused_path_keeps_features_and_attributes():
+    for name in ("dcgan-faces", "mnist-dcgan"):
+        eager = _fresh(name)
+        fast = runtime.fuse(copy.deepcopy(eager))
+        assert fast.latent_dim == eager.latent_dim and len(fast.main) == len(eager.main)
+        z, labels = _inputs(name, 3)
+        with torch.inference_mode():
+            torch.testing.assert_close(fast.features(z, labels), eager.features(z, labels), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_candidate_is_checked_and_only_accurate_paths_are_timed(name):
+    """Each path this CPU can build (fp32 ones, and bf16 whatever the CPU) is run and checked; the
+    timed ones, the chosen one included, meet the bound on fresh inputs at several batch sizes."""
+    served = _served(name)
+    for batch in (1, 5):
+        inputs = _inputs(name, batch)
+        choice = served.measure(inputs)
+        built = set(choice.errors) | set(choice.rejected)
+        assert built | {"eager"} == set(serving.candidates(torch.device("cpu")))
+        assert "bf16" in choice.errors or "bf16" in choice.rejected
+        for path in choice.times_ms:
+            assert path == "eager" or serving.within_bound(tuple(choice.errors[path])), (path, choice.errors[path])
+        assert choice.path in choice.times_ms
+        with torch.inference_mode():
+            reference = served.eager(*inputs)
+        ours = served.runner(choice.path)(*inputs)
+        mean, worst = serving.image_error(reference, ours.float())
+        assert mean <= serving.BOUND_MEAN and worst <= serving.BOUND_MAX, (choice.path, mean, worst)
+
+
+def test_bf16_path_keeps_the_first_and_last_layers_in_fp32():
+    eager = gan.load_generator("dcgan-faces")
+    bf16 = serving.build_bf16(eager)
+    layers = serving._compute_layers(bf16)
+    assert layers[0].weight.dtype == torch.float32 and layers[-1].weight.dtype == torch.float32
+    assert all(m.weight.dtype == torch.bfloat16 for m in layers[1:-1])
+    assert eager.main[0].weight.dtype == torch.float32  # the served eager model is untouched
+    z = latent.seeded_latents(5, 16, 100)
+    with torch.inference_mode():
+        out = bf16(z, None)
+        mean, worst = serving.image_error(eager(z, None), out.float())
+    assert out.dtype == torch.float32  # the last layer gives fp32 images
+    assert 0 < mean <= serving.BOUND_MEAN, mean  # bf16 rounding shows, but only a little on average
+
+
+# ---------------------------------------------------------------------------- the choice, from timing tables
+
+
+def test_choose_takes_the_fastest_path_within_the_bound():
+    times = {"eager": 10.0, "fused": 4.0, "bf16": 2.0, "channels_last": 7.0}
+    errors = {"fused": [0.01, 1], "bf16": [0.3, 9], "channels_last": [0.0, 0]}
+    choice = serving.choose(times, errors)
+    assert choice.path == "fused"  # bf16 is faster, but 9 levels off
+    assert "bf16" in choice.rejected and "9 levels" in choice.rejected["bf16"]
+    assert "2.50x" in choice.why
+    assert serving.choose(times, {**errors, "bf16": [0.3, 3]}).path == "bf16"  # 3 levels on the probe is within
+    assert serving.choose(times, {**errors, "bf16": [0.3, 4]}).path == "fused"  # 4 leaves no headroom
+    assert serving.choose(times, {**errors, "bf16": [0.45, 2]}).path == "fused"  # nor a mean of 0.45
+
+
+def test_choose_never_picks_a_path_measured_slower_than_eager_fp32():
+    assert serving.choose({"eager": 1.0, "fused": 1.5, "bf16": 3.0}, {"fused": [0, 1], "bf16": [0, 1]}).path == "eager"
+    tie = serving.choose({"eager": 1.0, "fused": 0.99}, {"fused": [0, 0]})  # within noise: not worth a rewrite
+    assert tie.path == "eager" and "no path" in tie.why
+    with pytest.raises(ValueError):
+        serving.choose({"fused": 1.0}, {"fused": [0, 0]})
+
+
+def test_choose_on_a_gpu_timing_table_picks_the_captured_graph():
+    """The batch-1 figures of the H200 issue: a captured bf16 graph beats eager by ~5x."""
+    times = {"eager": 0.45, "channels_last": 0.47, "bf16-autocast": 0.6, "cuda-graph": 0.12, "cuda-graph-bf16": 0.095}
+    errors = {"channels_last": [0, 0], "bf16-autocast": [0.1, 2], "cuda-graph": [0, 0], "cuda-graph-bf16": [0.2, 2]}
+    assert serving.choose(times, errors).path == "cuda-graph-bf16"
+    errors["cuda-graph-bf16"] = [0.2, 21]
+    assert serving.choose(times, errors).path == "cuda-graph"
+
+
+def test_candidates_per_device(monkeypatch):
+    monkeypatch.delenv("FORGER_COMPILE", raising=False)
+    cuda = serving.candidates(torch.device("cuda"))
+    assert {"eager", "bf16", "cuda-graph", "cuda-graph-bf16"} <= set(cuda) and "fused" not in cuda
+    cpu = serving.candidates(torch.device("cpu"))
+    assert not {"cuda-graph", "cuda-graph-bf16", "compile"} & set(cpu)
+    monkeypatch.setenv("FORGER_COMPILE", "1")
+    assert "compile" in serving.candidates(torch.device("cpu"))
+
+
+def test_cuda_graph_runner_captures_once_per_signature_and_keeps_a_bounded_number():
+    """The CUDA graph logic on the CPU: the capture is replaced by running fn into static buffers."""
+    captured = []
+
+    def fake_capture(inputs):  # what a CUDA graph does: fixed input buffers, a fixed output buffer
+        static = [None if t is None else t.clone() for t in inputs]
+        out = torch.empty(0)
+
+        def replay():
+            out.resize_(0)
+            out.set_(torch.tanh(static[0]) * 2)
+
+        captured.append(tuple(static[0].shape))
+        return static, out, replay
+
+    graphs = serving.CudaGraphs(torch.tanh, max_graphs=2, capture=fake_capture)
+    a, b = torch.randn(1, 4), torch.randn(1, 4)
+    ya, yb = graphs(a), graphs(b)
+    assert captured == [(1, 4)]  # one capture, two replays with the new input copied in
+    torch.testing.assert_close(ya, torch.tanh(a) * 2)
+    torch.testing.assert_close(yb, torch.tanh(b) * 2)
+    assert ya.data_ptr() != yb.data_ptr()  # outputs are copies, not the static buffer
+    graphs(torch.randn(3, 4)), graphs(torch.randn(5, 4)), graphs(torch.randn(1, 4))
+    assert captured == [(1, 4), (3, 4), (5, 4), (1, 4)] and len(graphs.graphs) == 2  # LRU: (1, 4) was dropped
+
+
+def test_forger_device(monkeypatch):
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    assert hardware.serving_device() == torch.device("cpu")
+    monkeypatch.setenv("FORGER_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="FORGER_DEVICE"):
+        hardware.serving_device()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("FORGER_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="not available"):
+        hardware.serving_device()
+    monkeypatch.setenv("FORGER_DEVICE", "auto")
+    assert hardware.serving_device().type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert hardware.serving_device().type == "cuda"
+
+
+# ---------------------------------------------------------------------------- serving, end to end
+
+
+def test_the_choice_is_measured_once_saved_and_reused_after_a_restart(serving_cache, monkeypatch):
+    first = _served("mnist-dcgan")
+    z, labels = _inputs("mnist-dcgan", 1)
+    choice = first.choice((z, labels))
+    assert choice.source == "measured" and serving_cache.exists()
+    saved = json.loads(serving_cache.read_text())
+    key = first.disk_key((1,))
+    assert saved[key]["path"] == choice.path and torch.__version__ in key and hardware.cpu_name() in key
+    assert first.choice((z[:1], labels[:1])) is choice  # in memory: no second measurement
+
+    def no_timing(*_):
+        raise AssertionError("a cached choice was measured again")
+
+    monkeypatch.setattr(serving.Served, "_time", no_timing)
+    again = _served("mnist-dcgan").choice((z, labels))  # "after a restart": a new Served, same machine
+    assert again.source == "disk" and again.path == choice.path
+
+
+def test_a_cached_path_that_no_longer_meets_the_bound_is_measured_again(serving_cache, monkeypatch):
+    served = _served("mnist-dcgan")
+    key = served.disk_key((1,))
+    serving_cache.parent.mkdir(parents=True)
+    serving_cache.write_text(json.dumps({key: {"path": "channels_last", "why": "old", "times_ms": {}}}))
+    real_build = serving.build
+
+    def broken(path, model, device):  # e.g. retrained weights: the cached path is now off
+        fn = real_build(path, model, device)
+        return (lambda *x: fn(*x) * 0.5) if path == "channels_last" else fn
+
+    monkeypatch.setattr(serving, "build", broken)
+    choice = served.choice(_inputs("mnist-dcgan", 1))
+    assert choice.source == "measured" and choice.path != "channels_last"
+    assert "channels_last" in choice.rejected
+
+
+def test_forger_precision_and_the_api_override_the_measurement(serving_cache, monkeypatch, tmp_path):
+    spec = get_spec("mnist-dcgan")
+    eager = _fresh("mnist-dcgan")
+    weights.save_pretrained(eager, tmp_path / spec.name, name=spec.name, family=spec.family, generator=spec.generator)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+
+    def no_measuring(*_):
+        raise AssertionError("a forced precision was measured")
+
+    monkeypatch.setattr(serving.Served, "measure", no_measuring)
+    x = _inputs(spec.name, 6)
+    with torch.no_grad():
+        reference = eager(*x)
+    monkeypatch.setenv("FORGER_PRECISION", "fp32")
+    assert torch.equal(gan.generate(spec.name, *x), reference)  # exactly plain PyTorch
+    bf16 = gan.generate(spec.name, *x, precision="bf16")  # the API's setting beats the environment
+    assert not torch.equal(bf16, reference) and serving.image_error(reference, bf16)[0] < 1
+    assert set(gan._serving_generator(spec.name, None)._built) == {"eager", "bf16"}
+    with pytest.raises(ValueError, match="precision"):
+        gan.generate(spec.name, *x, precision="fp8")
+
+
+def test_auto_serving_stays_within_the_bound_of_eager_fp32(serving_cache):
+    for name in ("dcgan-faces", "mnist-dcgan", "mnist-gan"):
+        spec = get_spec(name)
+        for n in (1, 9):
+            z = latent.seeded_latents(11, n, spec.latent_dim)
+            labels = torch.arange(n) % 10 if spec.conditional else None
+            with torch.no_grad():
+                reference = gan.load_generator(name)(z, labels)
+            mean, worst = serving.image_error(reference, gan.generate(name, z, labels))
+            assert mean <= serving.BOUND_MEAN and worst <= serving.BOUND_MAX, (name, n, mean, worst)
+
+
+def test_one_model_is_measured_once_when_many_users_ask_at_once(serving_cache, monkeypatch):
+    calls = []
+    real = serving.Served.measure
+
+    def slow_measure(self, inputs, paths=None):
+        calls.append(self.name)
+        time.sleep(0.2)
+        return real(self, inputs, ["eager"])
+
+    monkeypatch.setattr(serving.Served, "measure", slow_measure)
+    threads = [threading.Thread(target=gan.sample, args=("mnist-gan",), kwargs={"seed": i}) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert calls == ["mnist-gan"]
+
+
+def test_loading_one_model_never_waits_for_another(serving_cache, monkeypatch):
+    """A model whose weights take long to arrive (a download) does not hold up another model."""
+    release = threading.Event()
+    real_load = gan.load_generator
+
+    def load(name, **kwargs):
+        if name == "mnist-dcgan":
+            release.wait(30)
+        return real_load(name, **kwargs)
+
+    monkeypatch.setattr(gan, "load_generator", load)
+    slow = threading.Thread(target=gan.sample, args=("mnist-dcgan",))
+    slow.start()
+    try:
+        done = threading.Event()
+        fast = threading.Thread(target=lambda: (gan.sample("mnist-gan"), done.set()))
+        fast.start()
+        assert done.wait(60), "mnist-gan waited for mnist-dcgan's load"
+    finally:
+        release.set()
+        slow.join()
+
+
+def test_same_seed_gives_the_same_image_on_the_served_path(serving_cache, monkeypatch, tmp_path):
+    spec = get_spec("cifar10-gan")
+    weights.save_pretrained(_fresh("cifar10-gan"), tmp_path / "cifar10-gan", name=spec.name, family=spec.family,
+                            generator=spec.generator)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    first = gan.sample("cifar10-gan", seed=7, n=2, edits=[0.5, -1.0])
+    again = gan.sample("cifar10-gan", seed=7, n=2, edits=[0.5, -1.0])
+    assert [np.asarray(i).tolist() for i in first] == [np.asarray(i).tolist() for i in again]
+
+
+def test_info_says_which_path_serves_and_why(serving_cache, capsys):
+    from gan.__main__ import main
+
+    assert main(["info", "mnist-gan"]) == 0
+    out = capsys.readouterr().out
+    choice = gan.serving_choice("mnist-gan", 1)
+    assert "serving" in out and choice.path in out and "eager fp32" in out
+
+
+# ---------------------------------------------------------------------------- the fused kernels
+
+
+@pytest.mark.parametrize("m,r", [(2, 3), (4, 3), (6, 3), (4, 5)])
+def test_winograd_matrices_compute_a_correlation(m, r):
+    at, g, bt = runtime.winograd_matrices(m, r)
+    rng = np.random.default_rng(0)
+    d, w = torch.from_numpy(rng.standard_normal(m + r - 1)), torch.from_numpy(rng.standard_normal(r))
+    expected = torch.stack([(w * d[i:i + r]).sum() for i in range(m)])
+    torch.testing.assert_close(at @ ((g @ w) * (bt @ d)), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k,pad,reflect,m", [(3, 1, False, 6), (3, 1, True, 6), (5, 2, False, 4), (3, 0, False, 4)])
+def test_winograd_conv_matches_conv2d(monkeypatch, k, pad, reflect, m):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 64, k, padding=0 if reflect else pad)
+    x = torch.randn(3, 64, 13, 11)  # sizes that are no multiple of the tile
+    monkeypatch.setattr(runtime.WinogradConv, "CHUNK_BYTES", 1)  # one image per chunk: the chunk loop runs
+    w = runtime.WinogradConv(conv, m=m, pad=pad if reflect else None, reflect=reflect,
+                             act=("leaky_relu", [0.2]))
+    with torch.inference_mode():
+        expected = nn.functional.leaky_relu(conv(nn.functional.pad(x, (pad,) * 4, mode="reflect") if reflect
+                                                 else x), 0.2)
+        torch.testing.assert_close(w(x), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(128, 3, 7, padding=3), nn.ConvTranspose2d(64, 1, 4, 2, 1),
+                                   nn.ConvTranspose2d(32, 3, 3, 2, 1, output_padding=1)])
+def test_fold_conv_matches_the_layer(layer):
+    torch.manual_seed(0)
+    x = torch.randn(2, layer.in_channels, 9, 7)
+    with torch.inference_mode():
+        torch.testing.assert_close(runtime.FoldConv(layer, ("tanh", []))(x), torch.tanh(layer(x)),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_instance_norm_rewrite_handles_one_and_several_images():
+    norm = nn.InstanceNorm2d(16)
+    fast = runtime.InstanceStatsNorm(norm, per_image=True, act=("relu", []))
+    for n in (1, 3):
+        x = torch.randn(n, 16, 9, 9).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            torch.testing.assert_close(fast(x), torch.relu(norm(x)), rtol=1e-4, atol=1e-5)
