@@ -31,7 +31,7 @@ log = logging.getLogger("forger.app")
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "docs" / "examples"
-MAX_SEED = 2**31 - 1
+MAX_SEED = gan.checks.MAX_SEED
 MAX_STEPS = 50_000  # a training run in the app is at most this long
 MAX_BATCH = 512
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
@@ -45,6 +45,8 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = """
 #sample-image img, #interp-gif img { image-rendering: pixelated; }
 .slider-grid { gap: 6px 12px; }
+/* messages wrap: a long file name or error never runs off the page */
+.prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 LAUNCH_KWARGS: dict[str, Any] = dict(theme=THEME, css=CSS, max_file_size="200mb")
 
@@ -64,8 +66,7 @@ def _fail(error: BaseException, name: str | None = None) -> str:
     else:
         log.exception("unexpected error")
     message = H.user_message(error, name)
-    short = message.split("\n", 1)[0].replace("**", "")
-    gr.Warning(short[:300])
+    gr.Warning(H.short_message(error))
     return "⚠️ " + message
 
 
@@ -134,9 +135,7 @@ def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: l
     name = None
     try:
         name, weights = H.resolve_model(model_key, session, "noise")
-        seed = int(seed or 0)
-        if not 0 <= seed <= MAX_SEED:
-            raise ValueError(f"the seed must be between 0 and {MAX_SEED}, got {seed}")
+        seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
         label = None if digit in (None, "") else int(digit)
         images = H.render_sample(name, seed, truncation=float(truncation), label=label, edits=edits,
                                  weights=weights, n=n)
@@ -213,19 +212,15 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
     try:
         name, weights = H.resolve_model(model_key, session, "noise")
         spec = gan.registry.get_spec(name)
-        steps = int(frames or 8)
-        if not 2 <= steps <= 64:
-            raise ValueError(f"the number of frames must be between 2 and 64, got {steps}")
+        steps = gan.checks.number("the number of frames", 8 if frames in (None, "") else frames, 2, 64, integer=True)
         if mode not in ("slerp", "lerp"):
             raise ValueError(f"unknown interpolation {mode!r}: choose slerp or lerp")
-        seeds = [int(seed_a or 0), int(seed_b or 0)]
-        if not all(0 <= s <= MAX_SEED for s in seeds):
-            raise ValueError(f"seeds must be between 0 and {MAX_SEED}")
+        seeds = [gan.checks.number(what, 0 if s in (None, "") else s, 0, MAX_SEED, integer=True)
+                 for what, s in (("seed A", seed_a), ("seed B", seed_b))]
         labels = {}
         if spec.conditional:
             labels = dict(label_a=int(digit_a or 0), label_b=int(digit_b or 0))
-        images = H.remember_failure(name, weights, lambda: H.on_gpu(
-            gan.interpolate, name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels))
+        images = H.on_gpu(gan.interpolate, name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels)
         strip = H.make_grid(images, columns=len(images))
         gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
         return H.enlarge(strip, 128 * len(images)), gif, gif, _status_for(model_key, session, "noise")
@@ -237,14 +232,15 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
 
 
 def translate_model_changed(model_key: str, state: Any = None) -> tuple:
-    """Model picked: its status (how to get weights when it has none) and the sketchpad for sketch2digit."""
+    """Model picked: its status (how to get weights when it has none), the sketchpad for sketch2digit,
+    and an empty output (the previous model's translation would be stale)."""
     session = _session(state)
     name = _name_of(model_key, session, "translate")
     try:
         status = _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         status = _fail(e, name)
-    return status, gr.update(visible=name == "pix2pix-sketch2digit")
+    return status, gr.update(visible=name == "pix2pix-sketch2digit"), None
 
 
 def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
@@ -254,7 +250,7 @@ def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
         if image is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         picture = H.open_upload(image)
-        out = H.remember_failure(name, weights, lambda: H.on_gpu(gan.translate, name, picture, weights=weights))
+        out = H.on_gpu(gan.translate, name, picture, weights=weights)
         return H.enlarge(out), _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
@@ -312,10 +308,9 @@ def _train_data(data: str, folder: str, zip_file: Any, session: Session) -> str:
     if data == "folder":
         return str(H.data_folder(folder))
     if data == "zip":
-        path = H.upload_path(zip_file)
-        if not path:
+        if not H.upload_path(zip_file):
             raise ValueError("upload a zip of images first (or choose another data source)")
-        return str(H.safe_extract_zip(Path(path), session.new_data_dir()))
+        return str(H.safe_extract_zip(Path(H.uploaded_file(zip_file)), session.new_data_dir()))
     if data not in {v for _, v in H.train_data_choices()}:
         raise ValueError(f"unknown data choice {data!r}")
     return data
@@ -383,6 +378,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
         events = train(config, stop=session.stop)
     except Exception as e:  # noqa: BLE001 - a missing dataset, a bad zip, a wrong value
         session.running = False
+        session.drop_data()
         yield view(status=_fail(e, model))
         return
 
@@ -424,6 +420,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
         yield view(status=_fail(e, model))
     finally:
         session.running = False
+        session.drop_data()  # an uploaded dataset lives only as long as its run
 
 
 def stop_training(state: Any = None) -> str:
@@ -486,7 +483,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             model = gr.Dropdown(H.model_choices("noise"), value=noise_default, label="Model", elem_id="sample-model",
                                 info="Noise → image models; “no weights” ones can be trained in the Train tab")
             with gr.Row(equal_height=True):
-                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=3)
+                seed = gr.Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
                 rand = gr.Button("🎲 Random", scale=1, elem_id="random-seed")
             truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
                                    info="< 1: less variety, cleaner images")
@@ -531,8 +528,8 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
         with gr.Column(scale=2, min_width=300):
             model = gr.Dropdown(H.model_choices("noise"), value=_default_model("noise"), label="Model")
             with gr.Row():
-                seed_a = gr.Number(1, label="Seed A", precision=0, minimum=0, maximum=MAX_SEED)
-                seed_b = gr.Number(2, label="Seed B", precision=0, minimum=0, maximum=MAX_SEED)
+                seed_a = gr.Number(1, label="Seed A", precision=0)
+                seed_b = gr.Number(2, label="Seed B", precision=0)
             with gr.Row():
                 digit_a = gr.Dropdown(_class_choices(), value=0, label="Digit A", visible=False)
                 digit_b = gr.Dropdown(_class_choices(), value=1, label="Digit B", visible=False)
@@ -574,7 +571,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
                            buttons=["download", "fullscreen"], elem_id="translate-out")
 
-    model.input(translate_model_changed, [model, session], [status, sketch],
+    model.input(translate_model_changed, [model, session], [status, sketch, out],
                 api_name="select_translate_model", concurrency_limit=None)
     # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
     # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
@@ -629,6 +626,8 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                show_progress="hidden")
     push.click(push_weights, [runs, repo, token, private, session], [push_status], api_name="push_to_hub",
                concurrency_limit=2)
+    # a new trained model (or another one picked) makes the last push message stale: clear it in the browser
+    runs.change(None, None, [push_status], js="() => ''")
     return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, batch=batch, lr=lr, start=start,
                 status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs)
 

@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "training", "coldstart", "gpu")
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "training", "coldstart", "load", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "coldstart":
             from benchmarks import coldstart
             new = coldstart.run(args.quick)
+        elif section == "load":
+            from benchmarks import load
+            new = load.run(args.quick)
         else:
             from benchmarks import gpu
             new = gpu.run(common.matmul_peak("cuda") if torch.cuda.is_available() else peak, args.quick)

@@ -7,13 +7,14 @@ from benchmarks.common import Row, fmt
 
 TITLES = {
     "throughput": "1. Generator throughput: `gan.sample` (latents -> PIL) vs the fp32 eager reference",
-    "ablation": "1b. The alternatives the fast path was chosen from (forward only, vs eager fp32)",
+    "ablation": "1b. Every serving path the runtime measures (forward only, vs eager fp32)",
     "threads": "1c. Threads: `gan.sample` with torch's default thread count vs one thread (shared machine)",
     "slider": "2. Slider latency through the running app (127.0.0.1)",
     "translate": "3. Translation latency per image: `gan.translate` vs the same path with the fp32 eager generator",
     "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",
     "coldstart": "5. Cold start: `python app.py` to the first page served",
-    "gpu": "GPU: forward pass, fp32 eager vs the fast path",
+    "load": "6. Load: 20 clients at once, and one client beside 4 failing model downloads",
+    "gpu": "GPU: `gan.generate` on CUDA (the measured path) vs eager fp32 and a captured CUDA graph",
 }
 
 
@@ -63,10 +64,13 @@ How to read this:
   `torch.utils.flop_counter` for the reference graph (Winograd convolutions do fewer multiplications,
   so they can exceed what direct convolution could reach).
 - Models without bundled weights run with seeded random weights (fine for speed; the app shows them).
-- Slider: `gradio_client` polls for messages every 50 ms, which sets its ~80 ms floor and hides any
-  handler shorter than that (its "added" is ~0); the browser-like SSE client speaks the same queue
-  protocol as the web page and shows what a user waits. "image-only" returns a fixed 256x256 image
-  through the Sample tab's outputs: Gradio's own cost of sending an image back.
+- Slider: "added" is taken pair by pair: each slider call minus the no-op call of the same round (timed
+  next to it), then the median and p95 of those differences (not p95(slider) - p95(no-op), which is not a
+  percentile of anything and can be negative). Only the browser-like SSE client, which speaks the same
+  queue protocol as the web page and shows what a user waits, counts for the targets. `gradio_client`
+  rows are information ("targets: information"): it polls for messages every 50 ms, which sets its ~80 ms
+  floor and hides any handler shorter than that. "image-only" returns a fixed 256x256 image through the
+  Sample tab's outputs: Gradio's own cost of sending an image back.
 - Training: the trainer's `precision="bf16"` autocasts only where bf16 is fast (AMX or a GPU); the last
   column is the same fp32 loop with channels_last networks and batches.
 """

@@ -12,9 +12,13 @@ The public API (the app, the docs and the tests use these names as the contract)
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import io
+import os
+import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from gan import data as _data, hardware, latent, serving, weights as _weights
+from gan import checks, data as _data, hardware, latent, serving, weights as _weights
 from gan.models import family_module
 from gan.registry import REGISTRY, ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
@@ -35,7 +39,7 @@ __all__ = [
     "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
 
-MAX_PIXELS = 100_000_000  # larger uploads are refused with a clear message
+MAX_PIXELS = checks.MAX_PIXELS  # larger images are refused from their header, before decoding
 
 
 def list_models(family: str | None = None, task: str | None = None) -> list[str]:
@@ -57,8 +61,12 @@ def model_info(name: str) -> dict[str, Any]:
 
 
 def _build(spec: ModelSpec, config: dict[str, Any] | None = None) -> nn.Module:
-    kwargs = (config or {}).get("generator") or spec.generator
-    return family_module(spec.family).Generator(**kwargs)
+    """The generator of ``spec``, with a weights file's own constructor arguments checked first."""
+    cls = family_module(spec.family).Generator
+    kwargs = (config or {}).get("generator")
+    if kwargs is None:
+        return cls(**spec.generator)
+    return cls(**_weights.check_kwargs(cls, kwargs, spec.generator, f"{spec.name} config"))
 
 
 def load_generator(name: str, *, weights: str | Path | None = None, pretrained: bool = True,
@@ -114,6 +122,9 @@ MAX_SERVED = 16  # models kept loaded; the least recently used is dropped beyond
 _served: collections.OrderedDict[tuple[str, str | None], serving.Served] = collections.OrderedDict()
 _served_lock = threading.Lock()  # guards the dict only: never held while a model loads
 _load_locks: dict[tuple[str, str | None], threading.Lock] = {}
+# A model whose weights could not be found is not tried again for a while: 30 s, doubling to 15 min.
+FAILURE_BACKOFF_S = (30.0, 900.0)
+_failed: dict[tuple[str, str | None], tuple[float, int, str]] = {}  # key -> (retry after, failures, message)
 
 
 def _probe(spec: ModelSpec) -> Callable[[int, tuple], tuple]:
@@ -145,9 +156,21 @@ def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
         with _served_lock:
             if key in _served:
                 return _served[key]
+            failed = _failed.get(key)
+        if failed is not None and time.monotonic() < failed[0]:
+            raise WeightsUnavailableError(failed[2])
         spec = get_spec(name)
         device = hardware.serving_device()
-        model = load_generator(name, weights=weights, device=device)
+        try:
+            model = load_generator(name, weights=weights, device=device)
+        except WeightsUnavailableError as e:
+            count = 1 if failed is None else failed[1] + 1
+            wait = min(FAILURE_BACKOFF_S[0] * 2 ** (count - 1), FAILURE_BACKOFF_S[1])
+            with _served_lock:
+                _failed[key] = (time.monotonic() + wait, count, str(e))
+            raise
+        with _served_lock:
+            _failed.pop(key, None)
         label = name if weights is None else f"{name}@{Path(str(weights)).name}"
         served = serving.Served(model, device, label, _probe(spec), accuracy_batch=16 if spec.task == "noise" else 1)
         with _served_lock:
@@ -158,10 +181,11 @@ def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
 
 
 def clear_serving_cache() -> None:
-    """Forget every loaded model and its in-memory path choices (the disk cache stays)."""
+    """Forget every loaded model, its in-memory path choices and remembered load failures (the disk cache stays)."""
     with _served_lock:
         _served.clear()
         _load_locks.clear()
+        _failed.clear()
     _directions.cache_clear()
 
 
@@ -207,6 +231,12 @@ def generate(name: str, z: torch.Tensor, labels: torch.Tensor | None = None, *,
     spec = get_spec(name)
     if spec.task != "noise":
         raise ValueError(f"{name!r} is a translator; use gan.translate")
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.dim() != 2 or z.shape[1] != spec.latent_dim or not 1 <= z.shape[0] <= checks.MAX_IMAGES:
+        raise ValueError(f"latents must be shaped (n, {spec.latent_dim}) with n from 1 to {checks.MAX_IMAGES}, "
+                         f"got {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        raise ValueError("latents must be finite numbers (no NaN or infinity)")
     return _serving_generator(name, weights)(z, labels, precision=precision)
 
 
@@ -245,13 +275,22 @@ def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = Non
         >>> gan.sample("mnist-dcgan", seed=1, n=4, label=7)
     """
     spec = get_spec(name)
+    truncation = checks.number("truncation", truncation, 0.0, checks.MAX_TRUNCATION)
     if z is None:
+        seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
+        n = checks.number("n", n, 1, checks.MAX_IMAGES, integer=True)
         z = latent.seeded_latents(seed, n, spec.latent_dim, truncation)
-    z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, spec.latent_dim)
-    if edits is not None and any(edits):
-        dirs = slider_directions(name, weights=weights)
-        e = torch.as_tensor(list(edits), dtype=torch.float32)[: dirs.shape[0]]
-        z = z + e @ dirs[: e.shape[0]]
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.numel() % spec.latent_dim or z.numel() == 0:
+        raise ValueError(f"z must hold latents of size {spec.latent_dim}, got shape {tuple(z.shape)}")
+    z = z.reshape(-1, spec.latent_dim)
+    if edits is not None:
+        edits = [checks.number(f"slider {i + 1}", e, -checks.MAX_EDIT, checks.MAX_EDIT) for i, e in enumerate(edits)]
+    if edits:
+        if any(edits):
+            dirs = slider_directions(name, weights=weights)
+            e = torch.as_tensor(edits, dtype=torch.float32)[: dirs.shape[0]]
+            z = z + e @ dirs[: e.shape[0]]
     return to_images(generate(name, z, _labels(spec, label, z.shape[0]), weights=weights, precision=precision))
 
 
@@ -264,6 +303,10 @@ def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: st
         >>> frames = gan.interpolate("mnist-dcgan", 1, 2, steps=8, label_a=3, label_b=8)
     """
     spec = get_spec(name)
+    seed_a, seed_b = (checks.number(what, s, 0, checks.MAX_SEED, integer=True)
+                      for what, s in (("seed A", seed_a), ("seed B", seed_b)))
+    steps = checks.number("steps", steps, 2, checks.MAX_FRAMES, integer=True)
+    truncation = checks.number("truncation", truncation, 0.0, checks.MAX_TRUNCATION)
     za = latent.seeded_latents(seed_a, 1, spec.latent_dim, truncation)[0]
     zb = latent.seeded_latents(seed_b, 1, spec.latent_dim, truncation)[0]
     z = latent.interpolation_path(za, zb, steps, mode)
@@ -281,41 +324,93 @@ def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: st
 # ---------------------------------------------------------------------------- translation
 
 
-def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
-    """Open anything image-like as a PIL image (first frame of animations, EXIF rotation applied).
+BIG_IMAGE_PIXELS = 4_000_000  # images larger than this are decoded and prepared at most two at a time
+_big_images = threading.BoundedSemaphore(2)
 
-    Raises ValueError with a clear message for anything that is not a readable image.
-    """
+
+@contextlib.contextmanager
+def _image_slot(img: Image.Image):
+    """Hold one of the two slots for big images while ``img`` is decoded and prepared: bounded memory
+    whatever the number of requests."""
+    if img.width * img.height <= BIG_IMAGE_PIXELS:
+        yield
+        return
+    with _big_images:
+        yield
+
+
+def _open(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
+    """Open ``source`` without decoding its pixels, and refuse it from its header if it is too large."""
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
         if source.ndim not in (2, 3) or source.size == 0:
             raise ValueError(f"an image array must be (H, W) or (H, W, C), got shape {source.shape}")
-        arr = source if source.dtype == np.uint8 else np.clip(source, 0, 255).astype(np.uint8)
+        if source.shape[0] * source.shape[1] > MAX_PIXELS:
+            raise ValueError(f"image is {source.shape[1]}x{source.shape[0]}; the limit is "
+                             f"{MAX_PIXELS // 1_000_000} megapixels, please downscale it")
+        arr = source if source.dtype == np.uint8 else np.clip(np.nan_to_num(source), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
     elif isinstance(source, (str, Path, bytes)):
+        name = "the image" if isinstance(source, bytes) else Path(source).name
+        if not isinstance(source, bytes):
+            try:
+                mode = os.stat(source).st_mode
+            except OSError:
+                raise ValueError(f"{name}: no such file") from None
+            if not stat.S_ISREG(mode):  # a FIFO or a device would hold the reader forever
+                raise ValueError("that path is not a regular file: give an image file")
         try:
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-            img.load()
-        except Image.DecompressionBombError as e:
-            raise ValueError(f"image is too large to process ({e}); please downscale it") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise ValueError(f"not a readable image: {e}") from None
+        except Image.DecompressionBombError:
+            raise ValueError(f"{name} is too large to process; please downscale it") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            reason = "not a known image format" if isinstance(e, UnidentifiedImageError) else type(e).__name__
+            raise ValueError(f"{name} is not a readable image ({reason})") from None
     else:
         raise ValueError(f"expected an image (PIL image, file path, bytes or array), got {type(source).__name__}")
-    if getattr(img, "n_frames", 1) > 1:
-        img.seek(0)
     if img.width * img.height > MAX_PIXELS:
         raise ValueError(f"image is {img.width}x{img.height}; the limit is {MAX_PIXELS // 1_000_000} megapixels, "
                          f"please downscale it")
+    if img.width < 1 or img.height < 1:
+        raise ValueError("the image is empty (0 pixels)")
+    return img
+
+
+def _decode(img: Image.Image) -> Image.Image:
+    """Decode the first frame of an opened image, EXIF rotation applied."""
+    try:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"the image could not be decoded ({type(e).__name__}: it may be truncated or "
+                         f"corrupt)") from None
     return ImageOps.exif_transpose(img) or img
+
+
+def load_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
+    """Open anything image-like as a PIL image (first frame of animations, EXIF rotation applied).
+
+    Raises ValueError with a clear message (which never shows a server path) for anything that is not
+    a readable image, is not a regular file, or has more than ``MAX_PIXELS`` pixels (checked from the
+    header, before decoding).
+    """
+    img = _open(source)
+    with _image_slot(img):
+        return _decode(img)
 
 
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
     """Any mode -> 'L' or 'RGB': transparency onto white, 16-bit and float scaled, CMYK converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float32))
+        if img.mode.startswith("I;16") or arr.max() > 255:
+            top = 65535.0
+        elif img.mode == "F" and arr.min() >= 0 and arr.max() <= 1.0:
+            top = 1.0  # a float image in [0, 1], as scientific TIFFs store them
+        else:
+            top = 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
@@ -334,8 +429,14 @@ def _output_size(width: int, height: int, model_size: int, cap: int = 1024) -> t
 def preprocess(name: str, image: Any) -> torch.Tensor:
     """One image -> the translator's input (C, S, S), as the registry's ``Preprocess`` says: mode,
     centre crop, resize, light-background inversion, MNIST-style digit framing, normalisation."""
-    pre = get_spec(name).preprocess
-    img = _to_mode(load_image(image), pre.channels)
+    img = _open(image)
+    with _image_slot(img):
+        return _prepare(get_spec(name), _decode(img))
+
+
+def _prepare(spec: ModelSpec, img: Image.Image) -> torch.Tensor:
+    pre = spec.preprocess
+    img = _to_mode(img, pre.channels)
     if pre.crop == "center":
         img = ImageOps.fit(img, (min(img.size),) * 2)
     if not pre.fit:  # fit_digit resizes from the full image instead
@@ -362,9 +463,12 @@ def translate(name: str, image: Any, *, weights: str | Path | None = None,
     spec = get_spec(name)
     if spec.task != "translate":
         raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
-    img = load_image(image)
-    width, height = img.size
-    x = preprocess(name, img)[None]  # (1, C, S, S)
+    img = _open(image)
+    with _image_slot(img):
+        img = _decode(img)
+        width, height = img.size
+        x = _prepare(spec, img)[None]  # (1, C, S, S)
+        del img
     y = _serving_generator(name, weights)(x, precision=precision)
     out = to_images(y)[0]
     return out.resize(_output_size(width, height, spec.preprocess.size), Image.Resampling.BICUBIC)

@@ -42,12 +42,13 @@ T = TypeVar("T")
 MAX_SLIDERS = 32  # the app creates this many latent sliders and shows the ones a model uses
 GANSPACE_K = 10  # GANSpace directions shown for large latents (gan.sample's ``edits`` use this many)
 DISPLAY_SIDE = 256  # small images are enlarged (nearest neighbour) to at least this for display
-MAX_UPLOAD_PIXELS = 50_000_000  # larger uploads are refused before decoding (gan.load_image allows 100 MP)
 MAX_ZIP_FILES = 20_000  # an uploaded dataset zip may hold at most this many entries
-MAX_ZIP_BYTES = 1 << 30  # ... and at most this many bytes once extracted (1 GiB)
+MAX_ZIP_BYTES = 256 << 20  # ... and at most this many bytes once extracted (256 MiB)
+MAX_EXTRACTED_BYTES = 1 << 30  # all sessions' extracted datasets together (1 GiB)
+MAX_ZIP_RATIO = 100  # an entry that inflates more than 100:1 is not image data (a zip bomb)
+SESSION_TTL_S = 6 * 3600  # a session's folder left untouched this long is deleted (API clients never close)
 MIN_FREE_BYTES = 1 << 30  # extraction also leaves at least this much disk free
 MAX_RUNS_PER_SESSION = 4  # older runs (and their weights) are deleted past this
-FAILURE_TTL_S = 60.0  # a model whose weights could not be found is not retried for this long
 RUN_KEY_PREFIX = "run:"
 
 
@@ -139,36 +140,29 @@ def model_status(name: str) -> str:
     return f"**{name}**: {spec.description}\n\n{weights_help(name)}"
 
 
-_failures: dict[tuple[str, str | None], tuple[float, str]] = {}
-_failures_lock = threading.Lock()
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])/(?:[^\s'\"`:,;()/]+/)+([^\s'\"`:,;()/]*)")
 
 
-def remember_failure(name: str, weights: str | Path | None, call: Callable[[], T]) -> T:
-    """Run ``call``; if it raises WeightsUnavailableError, raise the same message again without
-    retrying for FAILURE_TTL_S seconds (a failing download can take half a minute each time)."""
-    key = (name, None if weights is None else str(weights))
-    now = time.monotonic()
-    with _failures_lock:
-        hit = _failures.get(key)
-    if hit is not None and now - hit[0] < FAILURE_TTL_S:
-        raise gan.WeightsUnavailableError(hit[1])
-    try:
-        return call()
-    except gan.WeightsUnavailableError as e:
-        with _failures_lock:
-            _failures[key] = (time.monotonic(), str(e))
-        raise
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute server path cut to its last part: messages never show server paths."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", text)
+
+
+def short_message(error: BaseException) -> str:
+    """One line for a toast: the error's first line of text, paths scrubbed."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip().strip("`")]
+    return scrub_paths(lines[0] if lines else type(error).__name__)[:300]
 
 
 def user_message(error: BaseException, name: str | None = None) -> str:
-    """Markdown for an error a user can act on; never a traceback."""
+    """Markdown for an error a user can act on; never a traceback, never a server path."""
     if isinstance(error, gan.WeightsUnavailableError) and name is not None:
         try:
-            return weights_help(name) + "\n\n<details><summary>Sources tried</summary>\n\n```\n" + str(error) + \
-                "\n```\n</details>"
+            return weights_help(name) + "\n\n<details><summary>Sources tried</summary>\n\n```\n" + \
+                scrub_paths(str(error)) + "\n```\n</details>"
         except gan.UnknownModelError:
             pass
-    text = str(error).strip() or type(error).__name__
+    text = scrub_paths(str(error).strip()) or type(error).__name__
     if isinstance(error, gan.WeightsUnavailableError):
         return "**Weights not available.**\n\n```\n" + text + "\n```"
     return f"**{text}**" if "\n" not in text else "```\n" + text + "\n```"
@@ -208,6 +202,7 @@ class Session:
 
     def __post_init__(self) -> None:
         if self.root is None:
+            sweep_sessions()
             self.root = Path(tempfile.mkdtemp(prefix=f"session-{self.id[:8]}-", dir=runs_root()))
 
     def __deepcopy__(self, memo: dict) -> Session:
@@ -226,9 +221,14 @@ class Session:
 
     def new_data_dir(self) -> Path:
         data = self.root / "data"
-        shutil.rmtree(data, ignore_errors=True)  # one uploaded dataset per session at a time
+        release_extracted(data)  # one uploaded dataset per session at a time
         data.mkdir(parents=True)
         return data
+
+    def drop_data(self) -> None:
+        """Delete the session's extracted dataset (after its run, or when the run could not start)."""
+        if self.root is not None:
+            release_extracted(self.root / "data")
 
     def add_trained(self, run: Path, weights: Path, steps: int) -> TrainedModel:
         """Register an exported weights folder; returns its entry (its key is the dropdown value)."""
@@ -267,6 +267,24 @@ class Session:
         self.stop.set()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def sweep_sessions(ttl: float = SESSION_TTL_S) -> list[Path]:
+    """Delete session folders untouched for ``ttl`` seconds whose session is not training; returns them."""
+    with _running_lock:
+        busy = {s.root for s in _running.values() if s.running}
+    cutoff = time.time() - ttl
+    gone = []
+    for folder in runs_root().glob("session-*"):
+        try:
+            newest = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
+        except OSError:
+            continue
+        if folder not in busy and newest < cutoff:
+            release_extracted(folder / "data")
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
 
 
 def resolve_model(key: str, session: Session | None, task: str | None = None) -> tuple[str, Path | None]:
@@ -337,9 +355,8 @@ def render_sample(name: str, seed: int, *, truncation: float = 1.0, label: int |
         label = 0 if label is None else int(label)
     else:
         label = None
-    return remember_failure(name, weights, lambda: on_gpu(
-        gan.sample, name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits,
-        weights=weights))
+    return on_gpu(gan.sample, name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits,
+                  weights=weights)
 
 
 # ---------------------------------------------------------------------------- images
@@ -441,26 +458,43 @@ def upload_path(value: Any) -> str | None:
     return str(path) if path else None
 
 
-def open_upload(value: Any) -> Image.Image:
-    """An uploaded image (path, FileData dict, PIL image or array) as a PIL image.
+def upload_root() -> Path:
+    """The folder Gradio writes every upload into (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
+    from gradio.utils import get_upload_folder  # the app's own setting: read where Gradio reads it
 
-    Raises ValueError with a clear message for no image, a file that is not an image, or one too large."""
-    if value is None or (isinstance(value, (str, dict)) and not upload_path(value)):
-        raise ValueError("no image: upload one, take one with the webcam, or paste one")
-    if isinstance(value, (Image.Image, np.ndarray, bytes)):
-        return gan.load_image(value)
+    return Path(get_upload_folder())
+
+
+def uploaded_file(value: Any) -> str:
+    """The path of an upload, only if it is a regular file inside Gradio's upload folder.
+
+    Events that skip Gradio's preprocessing get the client's payload as it was sent, so a client could
+    name any server path; this refuses all but uploads, and the message never shows the path."""
     path = upload_path(value)
     if path is None:
-        raise ValueError(f"not an image upload: {type(value).__name__}")
-    try:  # the header alone says how large it is: refuse before decoding megapixels
-        with Image.open(path) as probe:
-            width, height = probe.size
-    except Exception:  # noqa: BLE001 - not an image, a decompression bomb...: gan.load_image says which
-        return gan.load_image(path)
-    if width * height > MAX_UPLOAD_PIXELS:
-        raise ValueError(f"the image is {width}x{height} ({width * height / 1e6:.0f} megapixels); the limit is "
-                         f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels: please downscale it")
-    return gan.load_image(path)
+        raise ValueError("no image: upload one, take one with the webcam, or paste one")
+    real, root = os.path.realpath(path), os.path.realpath(upload_root())
+    if os.path.commonpath([real, root]) != root or real == root:
+        raise ValueError("that file was not uploaded to this app: upload the image instead")
+    try:
+        mode = os.lstat(real).st_mode
+    except OSError:
+        raise ValueError("the upload is gone (expired or deleted): please upload it again") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError("the upload is not a regular file")
+    return real
+
+
+def open_upload(value: Any) -> Image.Image:
+    """An uploaded image (an upload's path or FileData dict, a PIL image or an array) as a PIL image.
+
+    Raises ValueError with a clear message for no image, a path that is not an upload, a file that is
+    not an image, or one too large (``gan.MAX_PIXELS``, checked from the header before decoding)."""
+    if value is None or (isinstance(value, (str, dict)) and not upload_path(value)):
+        raise ValueError("no image: upload one, take one with the webcam, or paste one")
+    if isinstance(value, (Image.Image, np.ndarray)):
+        return gan.load_image(value)
+    return gan.load_image(uploaded_file(value))
 
 
 def sketch_image(value: Any) -> Image.Image | None:
@@ -521,11 +555,35 @@ def check_zip(path: Path, *, max_files: int = MAX_ZIP_FILES, max_bytes: int = MA
             raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} has {why}")
         if stat.S_ISLNK(m.external_attr >> 16):
             raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} is a symbolic link")
+        if m.file_size > (1 << 20) and m.file_size > MAX_ZIP_RATIO * max(m.compress_size, 1):
+            raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} inflates "
+                                 f"{m.file_size / max(m.compress_size, 1):.0f}:1, which is not image data")
         total += m.file_size
     if total > max_bytes:
         raise UnsafeZipError(f"the zip would extract to {total / 2**20:.0f} MiB; the limit is "
                              f"{max_bytes / 2**20:.0f} MiB")
     return members
+
+
+_extracted: dict[Path, int] = {}  # extracted dataset folder -> the bytes it may hold
+_extracted_lock = threading.Lock()
+
+
+def _reserve_extracted(target: Path, size: int) -> None:
+    """Count ``size`` bytes against the quota of all sessions' extracted data, or refuse."""
+    with _extracted_lock:
+        used = sum(n for p, n in _extracted.items() if p != target)
+        if used + size > MAX_EXTRACTED_BYTES:
+            raise UnsafeZipError(f"the server holds too many uploaded datasets right now "
+                                 f"({used / 2**20:.0f} MiB); try again later or upload a smaller zip")
+        _extracted[target] = size
+
+
+def release_extracted(target: Path) -> None:
+    """Delete an extracted dataset folder and return its bytes to the quota."""
+    shutil.rmtree(target, ignore_errors=True)
+    with _extracted_lock:
+        _extracted.pop(target, None)
 
 
 def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES,
@@ -544,6 +602,7 @@ def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES
     free = shutil.disk_usage(target).free
     if free - declared < min_free:
         raise UnsafeZipError(f"not enough free disk to extract {declared / 2**20:.0f} MiB")
+    _reserve_extracted(target, declared)
     root = target.resolve()
     written = 0
     try:
@@ -566,11 +625,11 @@ def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES
                                                  f"declared size")
                         out.write(chunk)
     except UnsafeZipError:
-        shutil.rmtree(target, ignore_errors=True)
+        release_extracted(target)
         raise
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:  # corrupt data, bad CRC, encrypted
-        shutil.rmtree(target, ignore_errors=True)
-        raise UnsafeZipError(f"could not extract the zip ({e})") from None
+        release_extracted(target)
+        raise UnsafeZipError(f"could not extract the zip ({type(e).__name__})") from None
     entries = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
@@ -632,24 +691,33 @@ def train_classes(name: str, data: str) -> list[str] | None:
     return None
 
 
-def data_folder(text: str) -> Path:
-    """A folder of training images typed by the user, if this app may read it.
+def data_roots() -> list[Path] | None:
+    """The folders training data may be read from: FORGER_DATA_ROOTS (paths separated by ':'), else
+    ``./data``; None (any folder) only with FORGER_ANY_FOLDER=1, for local use."""
+    roots = [Path(r).expanduser().resolve() for r in os.environ.get("FORGER_DATA_ROOTS", "").split(os.pathsep) if r]
+    if roots:
+        return roots
+    if os.environ.get("FORGER_ANY_FOLDER") == "1" and not os.environ.get("SPACE_ID"):
+        return None
+    return [Path("data").resolve()]
 
-    On a public Hugging Face Space (SPACE_ID is set) folder paths are refused, since they would let
-    anyone make the app read the server's files: upload a zip instead. FORGER_DATA_ROOTS (paths
-    separated by ':') allows folders under those roots only, anywhere; otherwise any folder is allowed."""
+
+def data_folder(text: str) -> Path:
+    """A folder of training images typed by the user, if this app may read it (``data_roots``).
+
+    Folders are refused outside the allowed roots: they would let anyone make the app read the server's
+    files, or other users' uploads in the temp folder. Upload a zip instead."""
     text = (text or "").strip()
     if not text:
         raise ValueError("type the path of a folder of images (or choose another data source)")
     path = Path(text).expanduser().resolve()
-    roots = [Path(r).expanduser().resolve() for r in os.environ.get("FORGER_DATA_ROOTS", "").split(os.pathsep) if r]
-    if roots:
-        if not any(path == r or r in path.parents for r in roots):
-            raise ValueError(f"folders must be under {', '.join(map(str, roots))} here (FORGER_DATA_ROOTS)")
-    elif os.environ.get("SPACE_ID"):
-        raise ValueError("folder paths are disabled on a public Space: upload a zip of images instead")
+    roots = data_roots()
+    if roots is not None and not any(path == r or r in path.parents for r in roots):
+        shown = ", ".join(str(r.relative_to(Path.cwd())) if r.is_relative_to(Path.cwd()) else r.name for r in roots)
+        raise ValueError(f"folders must be under {shown} here (FORGER_DATA_ROOTS; FORGER_ANY_FOLDER=1 allows any "
+                         f"folder on your own machine); or upload a zip of images")
     if not path.is_dir():
-        raise NotADirectoryError(f"no folder {path} on this machine")
+        raise NotADirectoryError(f"no folder {text!r} on this machine")
     return path
 
 

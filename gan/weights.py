@@ -18,9 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
+import socket
+import struct
 import tempfile
+import threading
+import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gan import checks
 from gan.registry import ModelSpec, Source
 
 log = logging.getLogger(__name__)
@@ -137,14 +144,59 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
 # ---------------------------------------------------------------------------- reading
 
 
+def check_kwargs(cls: type, kwargs: Any, reference: dict[str, Any], what: str) -> dict[str, Any]:
+    """Constructor arguments read from a weights file, checked against the registry's before anything is built.
+
+    Only arguments ``cls`` takes, with the registry's (or the default's) types; whole numbers at most 4x
+    the registry's or default value (at least 16), and at most ``checks.MAX_PARAMETERS`` parameters in the
+    model, counted on the meta device (no memory). Raises CheckpointMismatchError otherwise."""
+    import inspect
+
+    if not isinstance(kwargs, dict):
+        raise CheckpointMismatchError(f"{what}: the config's model arguments must be a JSON object")
+    params = inspect.signature(cls).parameters
+    for key, value in kwargs.items():
+        if key not in params:
+            raise CheckpointMismatchError(f"{what}: the config has an unknown model argument {str(key)[:40]!r}")
+        ref = reference.get(key, params[key].default)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        refs = ref if isinstance(ref, (list, tuple)) else [ref]
+        if isinstance(value, (list, tuple)) != isinstance(ref, (list, tuple)) or len(values) > 16:
+            raise CheckpointMismatchError(f"{what}: model argument {key!r} has the wrong form ({str(value)[:40]})")
+        for v in values:
+            kind = type(refs[0]) if refs else int
+            if type(v) is not kind and not (kind is float and type(v) is int):
+                raise CheckpointMismatchError(f"{what}: model argument {key!r} must be {kind.__name__}, "
+                                              f"got {str(v)[:40]!r}")
+            if kind is int and not 0 <= v <= max(4 * max(refs), 16):
+                raise CheckpointMismatchError(f"{what}: model argument {key}={v} is out of range "
+                                              f"(the registry's is {ref})")
+    try:
+        with torch.device("meta"):
+            probe = cls(**kwargs)
+    except Exception as e:
+        raise CheckpointMismatchError(f"{what}: the config's model arguments do not build a model "
+                                      f"({type(e).__name__})") from None
+    count = sum(p.numel() for p in probe.parameters())
+    if count > checks.MAX_PARAMETERS:
+        raise CheckpointMismatchError(f"{what}: the config describes {count:,} parameters; at most "
+                                      f"{checks.MAX_PARAMETERS:,}")
+    return kwargs
+
+
 def read_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     try:
-        return json.loads(path.read_text())
+        if path.stat().st_size > 1 << 20:
+            raise CheckpointMismatchError(f"{folder.name}/config.json is larger than 1 MiB: not a Forger config")
+        config = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{folder} has no config.json: not a Forger weights folder") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointMismatchError(f"{folder.name}/config.json is not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise CheckpointMismatchError(f"{folder.name}/config.json must hold a JSON object")
+    return config
 
 
 def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
@@ -154,10 +206,16 @@ def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
     (gan-face-generate), ``state_dict``, ``generator`` or ``model``. A ``module.``
     prefix left by DataParallel is removed.
     """
+    _check_size(Path(path))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, truncated zips, disallowed globals
-        raise CheckpointMismatchError(f"cannot read checkpoint {path}: {e}") from None
+        # PyTorch's own message suggests weights_only=False, which would run the file's code: never relay it
+        raise CheckpointMismatchError(
+            f"cannot read checkpoint {Path(path).name}: it is damaged, or it holds more than tensors "
+            f"({type(e).__name__}). Forger reads checkpoints with weights_only=True only, so that a file can never "
+            f"run code; re-save it as a plain state dict (torch.save(model.state_dict(), path)) or as safetensors"
+        ) from None
     for key in ("netG_state_dict", "state_dict", "generator", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -167,12 +225,65 @@ def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+def _check_size(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise FileNotFoundError(f"no weights at {path.name} ({type(e).__name__})") from None
+    if size > checks.MAX_WEIGHTS_BYTES:
+        raise CheckpointMismatchError(f"{path.name} is {size / 2**30:.1f} GiB; weights files may be at most "
+                                      f"{checks.MAX_WEIGHTS_BYTES / 2**30:.0f} GiB")
+    return size
+
+
+SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                      "BOOL": 1}
+MAX_HEADER_BYTES = 16 << 20
+MAX_TENSORS = 10_000
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The header of a .safetensors file, checked (keys, dtypes, shapes, offsets, sizes) before any tensor is read."""
+    size = _check_size(path)
+    bad = f"{path.name} is not a valid safetensors file"
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointMismatchError(f"{bad} (too short)")
+        (length,) = struct.unpack("<Q", head)
+        if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointMismatchError(f"{bad} (header of {length} bytes)")
+        try:
+            header = json.loads(f.read(length))
+        except (ValueError, UnicodeDecodeError):
+            raise CheckpointMismatchError(f"{bad} (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointMismatchError(f"{bad} (header is not an object)")
+    header.pop("__metadata__", None)
+    if len(header) > MAX_TENSORS:
+        raise CheckpointMismatchError(f"{bad} ({len(header)} tensors; at most {MAX_TENSORS})")
+    data = size - 8 - length
+    for key, info in header.items():
+        ok = isinstance(info, dict) and info.get("dtype") in SAFETENSORS_DTYPES \
+            and isinstance(info.get("shape"), list) and all(isinstance(d, int) and d >= 0 for d in info["shape"]) \
+            and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2 \
+            and all(isinstance(o, int) for o in info["data_offsets"])
+        if not ok:
+            raise CheckpointMismatchError(f"{bad} (entry {str(key)[:60]!r})")
+        start, end = info["data_offsets"]
+        expected = math.prod(info["shape"]) * SAFETENSORS_DTYPES[info["dtype"]]
+        if not 0 <= start <= end <= data or end - start != expected:
+            raise CheckpointMismatchError(f"{bad} (tensor {str(key)[:60]!r} does not fit the file)")
+    return header
+
+
 def read_state_file(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
+        safetensors_header(path)
         try:
             return load_file(str(path))
         except Exception as e:
-            raise CheckpointMismatchError(f"cannot read {path}: {e}") from None
+            raise CheckpointMismatchError(f"cannot read {path.name}: {type(e).__name__}") from None
     return read_pth(path)
 
 
@@ -192,6 +303,14 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], *, what: str) -
     """
     state = drop_instancenorm_stats(model, state)
     own = model.state_dict()
+    for key, value in state.items():  # corrupt weights are refused, not served as black images
+        if key in own and own[key].is_floating_point():
+            if not value.is_floating_point():
+                raise CheckpointMismatchError(f"checkpoint does not fit {what}; {key} holds {value.dtype} values, "
+                                              f"not floating point: the file is damaged")
+            if not torch.isfinite(value).all():
+                raise CheckpointMismatchError(f"checkpoint does not fit {what}; {key} holds NaN or infinite values: "
+                                              f"the weights are damaged (a diverged training run?)")
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -222,6 +341,43 @@ def read_weights(path: str | Path) -> Loaded:
     return Loaded(read_pth(path), {}, str(path))
 
 
+REACH_TIMEOUT_S = 1.0  # how long finding out that a host cannot be reached may take
+REACH_TTL_S = 30.0  # a host's reachability is remembered this long
+_reach: dict[tuple[str, int], tuple[float, bool]] = {}
+_reach_lock = threading.Lock()
+
+
+def reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> bool:
+    """Whether ``url``'s host accepts a TCP connection within ``timeout`` (name lookup included).
+
+    Offline, the Hub client retries for half a minute before giving up; this answers in at most
+    ``timeout`` seconds, and the answer is remembered for REACH_TTL_S seconds."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    now = time.monotonic()
+    with _reach_lock:
+        hit = _reach.get((host, port))
+    if hit is not None and now - hit[0] < REACH_TTL_S:
+        return hit[1]
+    result: list[bool] = []
+
+    def connect() -> None:  # in a thread: name lookups have no timeout of their own
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    ok = bool(result and result[0])
+    with _reach_lock:
+        _reach[(host, port)] = (time.monotonic(), ok)
+    return ok
+
+
 def download_url(url: str, *, timeout: float = 30.0) -> Path:
     """Download ``url`` into the cache once (atomically); later calls return the cached file."""
     target = cache_dir() / "urls" / hashlib.sha256(url.encode()).hexdigest()[:16] / url.rsplit("/", 1)[-1]
@@ -229,6 +385,9 @@ def download_url(url: str, *, timeout: float = 30.0) -> Path:
         return target
     if hub_offline():
         raise ConnectionError("offline mode (HF_HUB_OFFLINE=1) and not in the cache")
+    if not reachable(url):
+        raise ConnectionError(f"{urllib.parse.urlsplit(url).hostname} cannot be reached (offline?) and the file "
+                              f"is not in the cache")
 
     def fetch(tmp: Path) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
@@ -247,11 +406,20 @@ def fetch_source(spec: ModelSpec, source: Source) -> Loaded:
             raise FileNotFoundError("not present")
         return read_weights(folder)
     if source.kind == "hub":
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import constants, hf_hub_download
+
+        # Unreachable Hub: the local cache only, at once, instead of the client's retries.
+        local_only = not hub_offline() and not reachable(constants.ENDPOINT)
 
         def get(filename: str) -> Path:
-            return Path(hf_hub_download(source.location, filename, revision=source.revision,
-                                        repo_type=source.repo_type))
+            try:
+                return Path(hf_hub_download(source.location, filename, revision=source.revision,
+                                            repo_type=source.repo_type, local_files_only=local_only))
+            except Exception:
+                if local_only:
+                    raise ConnectionError(f"{urllib.parse.urlsplit(constants.ENDPOINT).hostname} cannot be reached "
+                                          f"(offline?) and the file is not in the cache") from None
+                raise
 
         weights_file = get(source.filename)
         if source.format == "forger":

@@ -32,6 +32,26 @@ Endpoints served
     list_repo_tree (second call of snapshot_download); one page, no ``Link`` header.
 ``HEAD``/``GET`` any path registered with ``add_url``  (query string ignored).
 
+Write API (what ``HfApi.create_repo`` and ``upload_folder`` / ``create_commit`` send in 2.4.0,
+with ``HF_HUB_DISABLE_XET``; every write needs ``Authorization: Bearer <any token>``, else 401):
+
+``POST {url}/api/repos/create``  JSON ``{"name", "organization", "type"?, "visibility"?}``
+    200 ``{"url": "{url}/[datasets/|spaces/]{repo_id}", ...}``; 409 if the repo exists (the client's
+    ``exist_ok=True`` accepts that).  A ``"private"`` repo belongs to the creating token: its files
+    answer 401 to any other (or no) token, and only that token may write to it.
+``POST {url}/api/validate-yaml``  (README.md front matter, checked before an upload)
+    200 ``{"errors": [], "warnings": []}``; 400 with an error if a ``---`` front matter is not closed.
+``POST {url}/api/{models|datasets|spaces}/{repo_id}/preupload/{rev}``  JSON ``{"files": [{"path",
+    "sample", "size"}]}``
+    200 ``{"files": [{"path", "uploadMode": "regular", "shouldIgnore": false, "oid"}]}``: every file
+    is "regular" (so the client never takes the LFS ``/info/lfs/objects/batch`` path); ``oid`` is the
+    git blob id of the file already there (the client then skips unchanged files), else null.
+``POST {url}/api/{models|datasets|spaces}/{repo_id}/commit/{rev}``  NDJSON: a ``header`` line
+    (``summary``, ``description``), then ``file`` lines (base64 ``content``), ``deletedFile`` /
+    ``deletedFolder`` lines, and ``lfsFile`` lines only for content the server already holds.
+    200 ``{"commitOid", "commitUrl", "success": true}``; the revision gets a new commit hash.
+    Each commit is also appended to ``hub.commits``.
+
 Errors (verified against ``huggingface_hub/utils/_http.py::hf_raise_for_status`` and
 ``file_download.py`` in 2.4.0):
 
@@ -104,6 +124,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -121,6 +142,8 @@ _URL_PREFIX = {"dataset": "datasets", "space": "spaces"}  # as huggingface_hub.c
 _PREFIX_TO_TYPE = {"datasets": "dataset", "spaces": "space"}
 _API_TO_TYPE = {"models": "model", "datasets": "dataset", "spaces": "space"}
 
+# /api/{models|datasets|spaces}/{repo_id}/{preupload|commit}/{rev}: the write API (rev is %-quoted).
+_WRITE_RE = re.compile(r"^/api/(models|datasets|spaces)/([^/]+(?:/[^/]+)?)/(preupload|commit)/([^/]+)$")
 # /[datasets/|spaces/]{repo_id}/resolve/{revision}/{filename}; repo_id is "name" or "namespace/name".
 _RESOLVE_RE = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+(?:/[^/]+)?)/resolve/([^/]+)/(.+)$")
 # /api/{models|datasets|spaces}/{repo_id}[/revision/{rev} | /tree/{rev}[/{path}]]
@@ -167,6 +190,10 @@ class FakeHub:
         self._repos: dict[tuple[str, str], dict[str, dict[str, _File]]] = {}
         self._urls: dict[str, bytes] = {}
         self._blobs: dict[str, bytes] = {}  # sha256 -> data, for /_cdn/
+        self._owners: dict[tuple[str, str], str] = {}  # private repos made through the API -> the creator's token
+        self._generation: dict[tuple[str, str, str], int] = {}  # commits through the API per (type, repo, revision)
+        #: one dict per commit received: repo_id, repo_type, revision, summary, description, files, deleted.
+        self.commits: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -203,11 +230,13 @@ class FakeHub:
         with self._lock:
             self._repos.setdefault((repo_type, repo_id), {}).setdefault(revision, {})
 
-    @staticmethod
-    def commit_hash(repo_id: str, revision: str = "main", repo_type: str = "model") -> str:
-        """The fixed fake 40-hex commit hash the server reports for (repo, revision)."""
+    def commit_hash(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> str:
+        """The fake 40-hex commit hash the server reports for (repo, revision): fixed, and new after each
+        commit through the write API."""
         repo_type = _normalize_repo_type(repo_type)
-        return hashlib.sha1(f"{repo_type}:{repo_id}@{revision}".encode()).hexdigest()
+        generation = self._generation.get((repo_type, repo_id, revision), 0)
+        suffix = f"#{generation}" if generation else ""
+        return hashlib.sha1(f"{repo_type}:{repo_id}@{revision}{suffix}".encode()).hexdigest()
 
     def add_url(self, path: str, data: bytes) -> None:
         """Serve ``data`` at ``{url}{path}`` (GET/HEAD).  ``path`` may be a full URL: only its path is kept,
@@ -300,6 +329,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._dispatch(head=False)
+
+    def do_POST(self) -> None:
+        hub = self.hub
+        path = urlsplit(self.path).path
+        with hub._lock:
+            hub.requests.append(("POST", path))
+            hub.request_headers.append({k.lower(): v for k, v in self.headers.items()})
+        try:
+            body = self._read_body()
+            if path == "/api/validate-yaml":
+                self._validate_yaml(body)
+                return
+            token = _bearer(self.headers)
+            if token is None:
+                self._error(401, None, "Invalid username or password.", head=False)
+                return
+            if path == "/api/repos/create":
+                self._create_repo(json.loads(body), token)
+                return
+            m = _WRITE_RE.match(path)
+            if m is None:
+                self._error(404, None, "Not found", head=False)
+            elif m.group(3) == "preupload":
+                self._preupload(m, json.loads(body), token)
+            else:
+                self._commit(m, body, token)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     # ------------------------------------------------------------------ plumbing
     def _send(
@@ -452,9 +509,11 @@ class _Handler(BaseHTTPRequestHandler):
         if revs is None:
             self._error(404, "RepoNotFound", "Repository not found", head=False)
             return
-        private = bool(all_files) and all(f.private_token is not None for f in all_files)
+        owner = hub._owners.get((repo_type, repo_id))
+        private = owner is not None or (bool(all_files) and all(f.private_token is not None for f in all_files))
         token = _bearer(self.headers)
-        if private and not any(f.private_token == token for f in all_files):
+        allowed = ({owner} | {f.private_token for f in all_files}) - {None}
+        if private and token not in allowed:
             if token is None:
                 self._error(401, "RepoNotFound", "Repository not found", head=False)
             else:
@@ -489,6 +548,131 @@ class _Handler(BaseHTTPRequestHandler):
             }
         body = json.dumps(payload).encode()
         self._send(200, body, {"X-Repo-Commit": commit}, head=False, content_type="application/json")
+
+    # ------------------------------------------------------------------ the write API
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()  # the empty line after the last chunk
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _json(self, payload: Any) -> None:
+        self._send(200, json.dumps(payload).encode(), head=False, content_type="application/json")
+
+    def _repo_url(self, repo_type: str, repo_id: str) -> str:
+        prefix = _URL_PREFIX.get(repo_type, "")
+        return f"{self.hub.url}/{prefix + '/' if prefix else ''}{repo_id}"
+
+    def _validate_yaml(self, body: bytes) -> None:
+        content = json.loads(body or b"{}").get("content", "")
+        if content.startswith("---") and "\n---" not in content[3:]:
+            self._send(400, json.dumps({"errors": [{"message": "metadata front matter is not closed by ---"}]})
+                       .encode(), head=False, content_type="application/json")
+            return
+        self._json({"errors": [], "warnings": []})
+
+    def _create_repo(self, payload: dict[str, Any], token: str) -> None:
+        hub = self.hub
+        repo_type = _normalize_repo_type(payload.get("type"))
+        name, organization = payload["name"], payload.get("organization")
+        repo_id = f"{organization}/{name}" if organization else name
+        url = self._repo_url(repo_type, repo_id)
+        with hub._lock:
+            exists = (repo_type, repo_id) in hub._repos
+            if not exists:
+                hub._repos[(repo_type, repo_id)] = {"main": {}}
+                if payload.get("visibility") == "private":
+                    hub._owners[(repo_type, repo_id)] = token
+        if exists:  # the client reads "url" from this body too (exist_ok=True)
+            message = f"You already created this {repo_type} repo"
+            self._send(409, json.dumps({"error": message, "url": url}).encode(), {"X-Error-Message": message},
+                       head=False, content_type="application/json")
+            return
+        self._json({"url": url, "name": repo_id, "id": hashlib.sha1(url.encode()).hexdigest()[:24]})
+
+    def _writable(self, m: re.Match, token: str) -> tuple[str, str, str, dict[str, _File]] | None:
+        """(repo_type, repo_id, revision, files) of a write request, or None after answering with the error."""
+        hub = self.hub
+        repo_type, repo_id, rev = _API_TO_TYPE[m.group(1)], unquote(m.group(2)), unquote(m.group(4))
+        with hub._lock:
+            revs = hub._repos.get((repo_type, repo_id))
+            owner = hub._owners.get((repo_type, repo_id))
+            files = None if revs is None else revs.get(rev)
+        if revs is None or (owner is not None and token != owner):
+            self._error(404, "RepoNotFound", "Repository not found", head=False)
+            return None
+        if files is None:
+            self._error(404, "RevisionNotFound", "Invalid rev id: " + rev, head=False)
+            return None
+        return repo_type, repo_id, rev, files
+
+    def _preupload(self, m: re.Match, payload: dict[str, Any], token: str) -> None:
+        target = self._writable(m, token)
+        if target is None:
+            return
+        files = target[3]
+        self._json({"files": [
+            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+             "oid": files[f["path"]].git_oid if f["path"] in files else None}
+            for f in payload.get("files", [])]})
+
+    def _commit(self, m: re.Match, body: bytes, token: str) -> None:
+        hub = self.hub
+        target = self._writable(m, token)
+        if target is None:
+            return
+        repo_type, repo_id, rev, _ = target
+        if parse_qs(urlsplit(self.path).query).get("create_pr"):
+            self._error(400, None, "FakeHub does not open pull requests", head=False)
+            return
+        items = [json.loads(line) for line in body.splitlines() if line.strip()]
+        if not items or items[0].get("key") != "header":
+            self._error(400, None, "the commit payload must start with a header line", head=False)
+            return
+        added: dict[str, bytes] = {}
+        deleted: list[tuple[str, bool]] = []  # (path, is_folder)
+        for item in items[1:]:
+            key, value = item.get("key"), item.get("value", {})
+            if key == "file":
+                added[value["path"]] = base64.b64decode(value["content"])
+            elif key == "lfsFile":
+                with hub._lock:
+                    data = hub._blobs.get(value.get("oid", ""))
+                if data is None:
+                    self._error(400, None, "FakeHub has no LFS storage: preupload answers 'regular'", head=False)
+                    return
+                added[value["path"]] = data
+            elif key in ("deletedFile", "deletedFolder"):
+                deleted.append((value["path"].strip("/"), key == "deletedFolder"))
+            else:
+                self._error(400, None, f"unknown commit operation {key!r}", head=False)
+                return
+        with hub._lock:
+            owner = hub._owners.get((repo_type, repo_id))
+            files = dict(hub._repos[(repo_type, repo_id)][rev])
+            for path, folder in deleted:
+                for name in [n for n in files if n == path or (folder and n.startswith(path + "/"))]:
+                    del files[name]
+            for path, data in added.items():
+                sha = hashlib.sha256(data).hexdigest()
+                files[path] = _File(data=data, sha256=sha, git_oid=_git_blob_oid(data), private_token=owner)
+                hub._blobs[sha] = data
+            hub._repos[(repo_type, repo_id)][rev] = files
+            key = (repo_type, repo_id, rev)
+            hub._generation[key] = hub._generation.get(key, 0) + 1
+            commit = hub.commit_hash(repo_id, rev, repo_type)
+            header = items[0].get("value", {})
+            hub.commits.append({"repo_id": repo_id, "repo_type": repo_type, "revision": rev,
+                                "summary": header.get("summary"), "description": header.get("description"),
+                                "files": sorted(added), "deleted": [p for p, _ in deleted]})
+        self._json({"success": True, "commitOid": commit,
+                    "commitUrl": f"{self._repo_url(repo_type, repo_id)}/commit/{commit}", "hookOutput": ""})
 
     @staticmethod
     def _tree(files: dict[str, _File], sub: str, recursive: bool) -> list[dict] | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -37,6 +38,55 @@ def test_slider_edits_move_along_gan_space_directions():
     assert np.abs(base - moved).mean() > 5  # each slider visibly changes something
     same = np.asarray(gan.sample("dcgan-faces", seed=5, edits=[0.0] * 10)[0], dtype=float)
     assert np.array_equal(base, same)
+
+
+def test_slider_i_moves_the_latent_along_direction_i_only_and_by_its_value(monkeypatch):
+    """Watch the latent the generator is given: slider i adds t along direction i (sign included), nothing
+    else; and an edit gives the image of the moved latent itself."""
+    dirs = gan.slider_directions("dcgan-faces")
+    z = gan.latent.seeded_latents(5, 1, 100)
+    given, generate = [], gan.generate
+
+    def watching(name, z, *args, **kwargs):
+        given.append(z.clone())
+        return generate(name, z, *args, **kwargs)
+
+    monkeypatch.setattr(gan, "generate", watching)
+    gan.sample("dcgan-faces", z=z, precision="fp32")
+    assert torch.equal(given[0], z)
+    for i in (0, 3):
+        along = []
+        for t in (-2.0, 1.0, 3.0):
+            edits = [0.0] * 10
+            edits[i] = t
+            gan.sample("dcgan-faces", z=z, edits=edits, precision="fp32")
+            moved = given[-1][0] - z[0]
+            along.append(float(moved @ dirs[i]))
+            assert (moved - along[-1] * dirs[i]).abs().max() < 1e-5  # nothing across direction i
+        assert along == pytest.approx([-2.0, 1.0, 3.0], abs=1e-5)  # grows with the slider, sign and all
+    edited = gan.sample("dcgan-faces", z=z, edits=[2.0], precision="fp32")[0]
+    by_hand = gan.sample("dcgan-faces", z=z + 2.0 * dirs[0], precision="fp32")[0]
+    assert np.array_equal(np.asarray(edited), np.asarray(by_hand))
+
+
+def test_slider_directions_are_the_principal_components_of_the_generators_features():
+    """An independent PCA (numpy SVD of the features of other latents) against the directions: moving z along
+    direction i moves the features along principal axis i, which random directions do not."""
+    dirs = gan.slider_directions("dcgan-faces")
+    g = gan.load_generator("dcgan-faces")
+    z = gan.latent.seeded_latents(1, 300, 100)  # not the latents the directions were computed from
+    with torch.no_grad():
+        feats = g.features(z).double().numpy()  # (300, 8192)
+    axes = np.linalg.svd(feats - feats.mean(0), full_matrices=False)[2]  # rows: principal axes, largest first
+
+    def alignment(d: torch.Tensor, axis: np.ndarray) -> float:
+        with torch.no_grad():  # how the features move, on average, when every z moves along d
+            move = (g.features(z + d) - g.features(z - d)).double().mean(0).numpy()
+        return abs(move @ axis) / np.linalg.norm(move)
+
+    assert alignment(dirs[0], axes[0]) > 0.85 and alignment(dirs[1], axes[1]) > 0.85  # here: 0.97, 0.94
+    random = torch.nn.functional.normalize(torch.randn(20, 100, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert np.mean([alignment(d, axes[0]) for d in random]) < 0.5  # here: 0.33
 
 
 def test_small_latents_get_one_slider_per_raw_dimension():
@@ -83,6 +133,48 @@ def test_translate_accepts_any_mode_and_size_and_keeps_the_aspect_ratio(monkeypa
     assert max(out.size) >= 28 and abs(out.size[0] / out.size[1] - w / h) < 0.1
 
 
+RGB256 = "cyclegan-horse2zebra"  # RGB, 256 x 256, no crop: a 256 x 256 upload reaches the model unresampled
+
+
+def _levels(name: str, image) -> torch.Tensor:
+    """The model input of ``image`` as 0..255 levels, (C, S, S)."""
+    pre = get_spec(name).preprocess
+    return ((gan.preprocess(name, image) * pre.std + pre.mean) * 255).round()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparent_uploads_are_composited_on_white_paper(mode):
+    colour = (200, 40, 0) if mode == "RGBA" else (90,)
+    pixels = np.zeros((256, 256, len(colour) + 1), np.uint8)
+    pixels[..., :-1] = colour
+    pixels[:, 128:192, -1] = 255  # opaque
+    pixels[:, 192:, -1] = 128  # half transparent; the left half stays fully transparent
+    x = _levels(RGB256, Image.fromarray(pixels, mode))
+    rgb = torch.tensor([float(c) for c in colour * (3 // len(colour))])
+    assert (x[:, :, :128] == 255).all()  # transparent: white, whatever colour hides behind
+    assert torch.equal(x[:, 0, 128], rgb)  # opaque: the colour itself
+    assert (x[:, 0, 200] - (255 + (rgb - 255) * 128 / 255)).abs().max() <= 1  # half: halfway to white
+
+
+def test_16_bit_uploads_are_scaled_to_the_full_range(tmp_path):
+    ramp = np.repeat((np.arange(256, dtype=np.uint16) * 257)[None], 256, 0)  # 0 .. 65535 from left to right
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")  # a 16-bit greyscale PNG
+    assert Image.open(tmp_path / "ramp16.png").mode in ("I;16", "I")
+    x = _levels(RGB256, tmp_path / "ramp16.png")
+    for channel in x:
+        assert torch.equal(channel[0], torch.arange(256.0))  # 65535 -> 255, 257 k -> k: linear, nothing clipped
+
+
+def test_exif_rotated_upload_equals_the_hand_rotated_image(tmp_path):
+    pixels = Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 256, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to display", as a phone held upright writes it
+    pixels.save(tmp_path / "phone.png", exif=exif)
+    upright = pixels.transpose(Image.Transpose.ROTATE_270)  # 90 degrees clockwise, by hand
+    assert torch.equal(gan.preprocess(RGB256, tmp_path / "phone.png"), gan.preprocess(RGB256, upright))
+    assert not torch.equal(gan.preprocess(RGB256, upright), gan.preprocess(RGB256, upright.rotate(180)))
+
+
 def test_translate_applies_exif_rotation_and_first_frame_of_animations(monkeypatch, tmp_path):
     _translator_with_fresh_weights(monkeypatch, tmp_path, "cyclegan-digits2mnist")
     img = Image.new("RGB", (60, 30))
@@ -125,7 +217,9 @@ def test_light_background_drawings_are_inverted_like_mnist(monkeypatch, tmp_path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the tests' own thread count (conftest), so pixels can match
+    return subprocess.run([sys.executable, "-m", "gan", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)  # seconds here; generous for a loaded 2-core machine
 
 
 def test_cli_list_shows_every_model_and_offline_availability():
@@ -138,11 +232,11 @@ def test_cli_list_shows_every_model_and_offline_availability():
 
 
 def test_cli_sample_writes_a_real_face(tmp_path):
-    r = _cli("sample", "dcgan-faces", "--seed", "3", "-o", str(tmp_path / "face.png"))
+    r = _cli("sample", "dcgan-faces", "--seed", "3", "--precision", "fp32", "-o", str(tmp_path / "face.png"))
     assert r.returncode == 0, r.stderr
     face = Image.open(tmp_path / "face.png")
-    assert face.size == (64, 64)
-    assert np.array_equal(np.asarray(face), np.asarray(gan.sample("dcgan-faces", seed=3)[0]))
+    assert face.size == (64, 64)  # one thread and eager fp32 on both sides: the same arithmetic, the same pixels
+    assert np.array_equal(np.asarray(face), np.asarray(gan.sample("dcgan-faces", seed=3, precision="fp32")[0]))
 
 
 def test_cli_errors_are_one_clear_line_not_a_traceback():

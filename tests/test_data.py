@@ -246,6 +246,21 @@ def test_fit_digit_frames_any_drawing_like_mnist_and_is_stable() -> None:
     assert data.fit_digit(torch.zeros(1, 8, 8), 20, 28).abs().max() == 0  # no ink: a black image
 
 
+def test_fit_digit_centres_by_mass_not_by_bounding_box() -> None:
+    """An L with a heavy foot: MNIST centres the centre of mass, which here is far from the box's centre."""
+    canvas = torch.zeros(1, 40, 40)
+    canvas[:, 5:25, 10:12] = 1.0  # a thin upright stroke, 20 x 2
+    canvas[:, 17:25, 12:18] = 1.0  # a heavy foot at its bottom right, 8 x 6
+    out = data.fit_digit(canvas, 20, 28)
+    cy, cx = _centre_of_mass(out)
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5  # the centre of mass is the image centre
+    ink = out[0] > 0.25
+    rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
+    box_cy = (float(rows[0]) + float(rows[-1])) / 2
+    assert box_cy < 13.5 - 2  # the box sits high: its foot pulls the mass down by ~3 px
+    assert abs(cx - (float(cols[0]) + float(cols[-1])) / 2) > 0.5
+
+
 def test_digits2mnist_fit_frames_the_uci_side_like_mnist() -> None:
     plain, framed = Digits2MnistDataset(seed=0, size=28), Digits2MnistDataset(seed=0, size=28, fit=20)
     a_plain, a_framed = (ds.a.images for ds in (plain, framed))

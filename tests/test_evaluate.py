@@ -223,7 +223,7 @@ def test_fid_kid_are_skipped_quickly_with_a_clear_message_when_inception_weights
     Image.new("RGB", (64, 64)).save(tmp_path / "real" / "a.png")
     start = time.perf_counter()
     result = ev.evaluate("dcgan-faces", n=4, real=tmp_path / "real")
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 60  # no download was tried (that takes minutes); margin for load
     why = result["skipped"]["fid_kid"]
     assert why.startswith("FID/KID: skipped — Inception weights not available offline")
     assert "FeatureExtractorInceptionV3" in why and str(tmp_path / "torch-home") in why
@@ -236,7 +236,7 @@ def test_fid_kid_are_skipped_quickly_with_a_clear_message_when_inception_weights
 def test_network_probe_gives_up_within_its_timeout():
     start = time.perf_counter()
     assert ev._reachable("https://10.255.255.1/weights.pth", timeout=0.5) is False
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10  # 0.5 s here; the default socket timeout would be minutes
 
 
 def test_missing_torch_fidelity_and_cached_inception_weights_are_reported(monkeypatch, tmp_path):

@@ -100,3 +100,23 @@ def test_model_without_any_reachable_source_says_how_to_train_it(fake_hub):
     with pytest.raises(gan.WeightsUnavailableError) as e:
         gan.sample("cifar10-gan", seed=0)
     assert "python -m gan train cifar10-gan --data cifar10 --classes frog" in str(e.value)
+
+
+def test_pushed_weights_load_from_the_hub_and_a_second_push_replaces_them(fake_hub, monkeypatch, tmp_path):
+    """weights.push_to_hub (what the app's Push button calls, with the user's token) through the real client;
+    a public repo then loads without a token, and a new push is what loads next."""
+    spec = get_spec("mnist-gan")
+    _with_sources(monkeypatch, "mnist-gan", Source("hub", "me/mnist-gan"))
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        g = gan.load_generator("mnist-gan", pretrained=False)
+        folder = weights.save_pretrained(g, tmp_path / f"w{seed}", name="mnist-gan", family=spec.family,
+                                         generator=spec.generator, card="# mnist-gan\n")
+        url = weights.push_to_hub(folder, "me/mnist-gan", token="hf_writer")
+        assert url == f"{fake_hub.url}/me/mnist-gan"
+        assert fake_hub.request_headers[-1]["authorization"] == "Bearer hf_writer"
+        loaded = gan.load_generator("mnist-gan")  # public: no token needed to read
+        for k, v in g.state_dict().items():
+            assert torch.equal(loaded.state_dict()[k], v), (seed, k)
+    assert [c["summary"] for c in fake_hub.commits] == ["Upload Forger weights"] * 2
+    assert "model.safetensors" in fake_hub.commits[1]["files"]

@@ -302,3 +302,58 @@ def test_server_lifecycle():
         hub2.add_file("a/b", "f", b"1")
         body = json.loads(opener.open(hub2.url + "/api/models/a/b", timeout=5).read())
         assert body["sha"] == hub2.commit_hash("a/b") and body["siblings"] == [{"rfilename": "f"}]
+
+
+# ---------------------------------------------------------------------------- 6. the write API
+def test_create_repo_upload_folder_then_download_back(hub, hf_home, tmp_path):
+    api = huggingface_hub.HfApi(token="hf_writer")
+    folder = tmp_path / "upload"
+    (folder / "sub").mkdir(parents=True)
+    files = {"model.safetensors": bytes(range(256)) * 40, "config.json": b'{"a": 1}\n',
+             "README.md": b"---\nlicense: mit\n---\n# card\n", "sub/notes.txt": b"", "sub/x.bin": b"\x00\xff" * 7}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+
+    url = api.create_repo("me/weights", exist_ok=True)
+    assert url == f"{hub.url}/me/weights" and url.repo_id == "me/weights"
+    assert api.create_repo("me/weights", exist_ok=True) == url  # 409, accepted
+    with pytest.raises(HfHubHTTPError) as exc_info:
+        api.create_repo("me/weights")
+    assert exc_info.value.response.status_code == 409
+    empty_commit = hub.commit_hash("me/weights")
+
+    info = api.upload_folder(repo_id="me/weights", folder_path=folder, commit_message="first")
+    assert ("POST", "/api/models/me/weights/preupload/main") in hub.requests
+    assert ("POST", "/api/models/me/weights/commit/main") in hub.requests
+    assert not any("/info/lfs/" in p for _, p in hub.requests)  # every file is "regular"
+    assert hub.commits[-1]["summary"] == "first" and hub.commits[-1]["files"] == sorted(files)
+    assert info.oid == hub.commit_hash("me/weights") != empty_commit  # a commit makes a new revision
+    for name, data in files.items():
+        assert Path(hf_hub_download("me/weights", name)).read_bytes() == data, name
+
+    api.upload_folder(repo_id="me/weights", folder_path=folder, commit_message="again")
+    assert len(hub.commits) == 1  # unchanged files are skipped (preupload returned their oids): no commit
+    (folder / "config.json").write_bytes(b'{"a": 2}\n')
+    api.upload_folder(repo_id="me/weights", folder_path=folder, commit_message="second")
+    assert hub.commits[-1]["files"] == ["config.json"]
+    assert Path(hf_hub_download("me/weights", "config.json")).read_bytes() == b'{"a": 2}\n'
+    api.delete_file("sub/x.bin", repo_id="me/weights")
+    with pytest.raises(RemoteEntryNotFoundError):
+        hf_hub_download("me/weights", "sub/x.bin")
+
+
+def test_private_repo_belongs_to_the_token_that_created_it(hub, hf_home, tmp_path):
+    (tmp_path / "w.bin").write_bytes(b"secret weights")
+    owner = huggingface_hub.HfApi(token="hf_owner")
+    owner.create_repo("me/private", private=True)
+    owner.upload_file(path_or_fileobj=tmp_path / "w.bin", path_in_repo="w.bin", repo_id="me/private")
+    assert Path(hf_hub_download("me/private", "w.bin", token="hf_owner")).read_bytes() == b"secret weights"
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("me/private", "w.bin", cache_dir=tmp_path / "anonymous")
+    assert huggingface_hub.model_info("me/private", token="hf_owner").private is True
+    with pytest.raises(RepositoryNotFoundError):  # someone else cannot write to it
+        huggingface_hub.HfApi(token="hf_other").upload_file(path_or_fileobj=b"x", path_in_repo="x",
+                                                            repo_id="me/private")
+    with pytest.raises(HfHubHTTPError) as exc_info:  # writes need a token
+        huggingface_hub.HfApi(token=False).create_repo("me/another")
+    assert exc_info.value.response.status_code == 401

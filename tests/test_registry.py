@@ -1,5 +1,5 @@
 """Every registered model, tested the moment it is registered: shapes, ranges, discriminators,
-determinism by seed, and a save -> load round trip in our weights format."""
+determinism by seed, and a save -> load round trip of both networks in our weights format."""
 from __future__ import annotations
 
 import functools
@@ -96,8 +96,10 @@ def test_same_seed_same_latents_and_images(name):
 def test_save_then_load_round_trip(name, tmp_path):
     spec = get_spec(name)
     g = _fresh(name)
+    torch.manual_seed(1)
+    d = gan.load_discriminator(name)
     folder = weights.save_pretrained(g, tmp_path / name, name=name, family=spec.family, generator=spec.generator,
-                                     card=f"# {name}\n")
+                                     card=f"# {name}\n", discriminator=d)
     config = json.loads((folder / "config.json").read_text())
     assert config["model"] == name and config["family"] == spec.family
     assert config["generator"] == json.loads(json.dumps(spec.generator))
@@ -106,6 +108,10 @@ def test_save_then_load_round_trip(name, tmp_path):
         assert k == k2 and torch.equal(a, b), k
     with torch.no_grad():
         assert torch.equal(loaded(*_inputs(name)), _output(name))
+    loaded_d = gan.load_discriminator(name, weights=folder, pretrained=True).state_dict()
+    assert loaded_d.keys() == d.state_dict().keys()
+    for k, v in d.state_dict().items():  # the discriminator saved, tensor for tensor
+        assert torch.equal(loaded_d[k], v), k
 
 
 def test_cifar10_gan_has_exactly_the_books_parameter_counts():

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gan import checks
 from gan.data import KEYWORDS, open_dataset
 from gan.registry import ModelSpec, get_spec
 from gan.train.common import (
@@ -101,14 +102,16 @@ def trainer_class(spec: ModelSpec) -> type[Trainer]:
 # ---------------------------------------------------------------------------- setup
 
 
-def _check(config: TrainConfig) -> None:
-    def positive(name: str) -> None:
-        value = getattr(config, name)
-        if value is not None and not value > 0:
-            raise ValueError(f"{name} must be positive, got {value}")
+# Bounds on a run's numbers: checked before anything is allocated, for new and resumed runs alike.
+BOUNDS = {"steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
+          "lr": (1e-12, 1.0, False), "sample_every": (1, 10_000_000, True), "checkpoint_every": (1, 10_000_000, True)}
 
-    for name in ("steps", "epochs", "batch_size", "lr", "sample_every", "checkpoint_every"):
-        positive(name)
+
+def _check(config: TrainConfig) -> None:
+    for name, (lo, hi, integer) in BOUNDS.items():
+        value = getattr(config, name)
+        if value is not None:
+            checks.number(name, value, lo, hi, integer=integer)
     if config.steps is not None and config.epochs is not None:
         raise ValueError("give steps or epochs, not both")
     if config.loss not in LOSSES:
@@ -256,6 +259,14 @@ class _Run:
         }
 
 
+def _remove_leftovers(out: Path) -> None:
+    """Delete the half-written files (``.NAME.*.tmp`` of atomic writes) that a killed run left behind."""
+    for folder in [out, *(out / "weights").glob("*")] if out.exists() else []:
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+            log.info("removing %s, left by an interrupted run", tmp.name)
+            tmp.unlink(missing_ok=True)
+
+
 def prepare(config: TrainConfig) -> _Run:
     """Open the data, build (or restore) the models: everything that can fail before the first step."""
     _check(config)
@@ -270,7 +281,13 @@ def prepare(config: TrainConfig) -> _Run:
         if checkpoint["model"] != spec.name:
             raise ValueError(f"{path} is a checkpoint of {checkpoint['model']!r}, not {spec.name!r}")
         config = _from_checkpoint(config, checkpoint["config"])
-    elif (config.out / CHECKPOINT_NAME).exists():
+        try:
+            _check(config)  # the settings read back from the checkpoint are checked like new ones
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ValueError(f"{path.name} holds settings that are not valid ({e}): the checkpoint is damaged; "
+                             f"start the run again without --resume") from None
+    _remove_leftovers(config.out)
+    if not config.resume and (config.out / CHECKPOINT_NAME).exists():
         log.warning("starting a new run in %s: its checkpoint will be replaced (use --resume to continue it)",
                     config.out)
     config = _resolve(config, spec, family)
