@@ -1,9 +1,11 @@
 """Load on the running app (issue 15): many users at once, and one user's failing model beside another's.
 
 1. **Idle**: one browser-like client drags the dcgan-faces slider (``/sample_live``): p50 / p95.
-2. **Beside failing downloads**: the same client while 4 other users keep asking ``/translate`` for a
-   model whose weights are not on the machine (``cyclegan-horse2zebra``; the Hub is pointed at a closed
-   port, and here the official URL is unreachable too). Target: p95 within 1.5x of idle.
+2. **Beside failing downloads**: the same client while 4 other users ask ``/translate`` for a model whose
+   weights are not on the machine (``cyclegan-horse2zebra``; the Hub is pointed at a closed port, and here
+   the official URL is unreachable too), each clicking again every ``RETRY_S`` seconds. Target: p95
+   within 1.5x of idle. (Users who resend in a tight loop load 2 cores with Gradio's own upload and
+   queue work whatever the model does; that is the 20-client case below.)
 3. **20 clients**: 20 browser-like clients call ``/sample_live`` as fast as they can for 60 s (15 s with
    ``--quick``): errors, p50, p95 and calls per second. Target: 0 errors.
 """
@@ -22,6 +24,7 @@ from benchmarks.slider import RawClient, _slider_args, serve
 MODEL = "dcgan-faces"
 MISSING = "cyclegan-horse2zebra"
 SLIDERS = 32
+RETRY_S = 1.0  # a failing user clicks Translate again after this long
 
 
 def _latencies(client: RawClient, calls: int) -> list[float]:
@@ -40,6 +43,7 @@ def _failing_user(url: str, image: Path, stop: threading.Event, failures: list[s
     while not stop.is_set():
         out, status = client.predict(MISSING, handle_file(str(image)), api_name="/translate")
         failures.append(status[:60])
+        stop.wait(RETRY_S)
 
 
 def run(quick: bool = False) -> list[Row]:

@@ -30,7 +30,7 @@ from torch import nn
 
 from gan import checks, data as _data, hardware, latent, serving, weights as _weights
 from gan.models import family_module
-from gan.registry import REGISTRY, ModelSpec, UnknownModelError, get_spec, list_specs
+from gan.registry import ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 
 __all__ = [
@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 MAX_PIXELS = checks.MAX_PIXELS  # larger images are refused from their header, before decoding
+
+
+def _spec(model: str | ModelSpec) -> ModelSpec:
+    """A model's spec: looked up once per call, and passed down (a ModelSpec is taken as it is)."""
+    return model if isinstance(model, ModelSpec) else get_spec(model)
 
 
 def list_models(family: str | None = None, task: str | None = None) -> list[str]:
@@ -180,6 +185,11 @@ def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
         return served
 
 
+def is_served(name: str, weights: str | Path | None = None) -> bool:
+    """Whether ``name`` (with these weights) is loaded and served in this process: nothing is probed."""
+    return (name, None if weights is None else str(weights)) in _served
+
+
 def clear_serving_cache() -> None:
     """Forget every loaded model, its in-memory path choices and remembered load failures (the disk cache stays)."""
     with _served_lock:
@@ -221,23 +231,27 @@ def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch
     return labels
 
 
-def generate(name: str, z: torch.Tensor, labels: torch.Tensor | None = None, *,
+def generate(name: str | ModelSpec, z: torch.Tensor, labels: torch.Tensor | None = None, *,
              weights: str | Path | None = None, precision: str | None = None) -> torch.Tensor:
     """Run the served generator of ``name`` on latents ``z`` (B, latent_dim); images in [-1, 1], on the CPU.
 
     ``precision``: None or 'auto' serves the path measured fastest within the accuracy bound
     (``gan.serving``); 'fp32' is eager fp32, 'bf16' the bf16 path; ``FORGER_PRECISION`` sets the default.
     """
-    spec = get_spec(name)
+    return _generate(_spec(name), z, labels, weights, precision)
+
+
+def _generate(spec: ModelSpec, z: torch.Tensor, labels: torch.Tensor | None, weights: str | Path | None,
+              precision: str | None) -> torch.Tensor:
     if spec.task != "noise":
-        raise ValueError(f"{name!r} is a translator; use gan.translate")
+        raise ValueError(f"{spec.name!r} is a translator; use gan.translate")
     z = torch.as_tensor(z, dtype=torch.float32)
     if z.dim() != 2 or z.shape[1] != spec.latent_dim or not 1 <= z.shape[0] <= checks.MAX_IMAGES:
         raise ValueError(f"latents must be shaped (n, {spec.latent_dim}) with n from 1 to {checks.MAX_IMAGES}, "
                          f"got {tuple(z.shape)}")
     if not torch.isfinite(z).all():
         raise ValueError("latents must be finite numbers (no NaN or infinity)")
-    return _serving_generator(name, weights)(z, labels, precision=precision)
+    return _serving_generator(spec.name, weights)(z, labels, precision=precision)
 
 
 @functools.lru_cache(maxsize=32)
@@ -254,7 +268,7 @@ def slider_directions(name: str, k: int = 10, *, weights: str | Path | None = No
     return _directions(name, None if weights is None else str(weights), k)
 
 
-def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = None,
+def sample(name: str | ModelSpec, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = None,
            label: int | Sequence[int] | None = None, truncation: float = 1.0,
            edits: Sequence[float] | None = None, weights: str | Path | None = None,
            precision: str | None = None) -> list[Image.Image]:
@@ -274,7 +288,8 @@ def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = Non
     Example:
         >>> gan.sample("mnist-dcgan", seed=1, n=4, label=7)
     """
-    spec = get_spec(name)
+    spec = _spec(name)
+    name = spec.name
     truncation = checks.number("truncation", truncation, 0.0, checks.MAX_TRUNCATION)
     if z is None:
         seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
@@ -291,10 +306,10 @@ def sample(name: str, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = Non
             dirs = slider_directions(name, weights=weights)
             e = torch.as_tensor(edits, dtype=torch.float32)[: dirs.shape[0]]
             z = z + e @ dirs[: e.shape[0]]
-    return to_images(generate(name, z, _labels(spec, label, z.shape[0]), weights=weights, precision=precision))
+    return to_images(_generate(spec, z, _labels(spec, label, z.shape[0]), weights, precision))
 
 
-def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",
+def interpolate(name: str | ModelSpec, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",
                 label_a: int | None = None, label_b: int | None = None, truncation: float = 1.0,
                 weights: str | Path | None = None, precision: str | None = None) -> list[Image.Image]:
     """Frames from seed A to seed B (and, for conditional models, from digit A to digit B).
@@ -302,7 +317,8 @@ def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: st
     Example:
         >>> frames = gan.interpolate("mnist-dcgan", 1, 2, steps=8, label_a=3, label_b=8)
     """
-    spec = get_spec(name)
+    spec = _spec(name)
+    name = spec.name
     seed_a, seed_b = (checks.number(what, s, 0, checks.MAX_SEED, integer=True)
                       for what, s in (("seed A", seed_a), ("seed B", seed_b)))
     steps = checks.number("steps", steps, 2, checks.MAX_FRAMES, integer=True)
@@ -318,7 +334,7 @@ def interpolate(name: str, seed_a: int, seed_b: int, steps: int = 8, *, mode: st
         labels = (1 - t) * nn.functional.one_hot(a, k).float() + t * nn.functional.one_hot(b, k).float()
     elif label_a is not None or label_b is not None:
         raise ValueError(f"{name!r} is not conditional; it takes no labels")
-    return to_images(generate(name, z, labels, weights=weights, precision=precision))
+    return to_images(_generate(spec, z, labels, weights, precision))
 
 
 # ---------------------------------------------------------------------------- translation

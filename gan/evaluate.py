@@ -82,28 +82,28 @@ from PIL import Image
 from torch import nn
 
 from gan import data, latent
-from gan.registry import ModelSpec, get_spec
-from gan.weights import REPO_ROOT, WEIGHTS_DIR, WeightsUnavailableError, atomic_write
+from gan.cards import format_metric, refresh_card, results_table  # noqa: F401 - results_table: the API
+from gan.registry import ModelSpec, get_spec, list_specs
+from gan.weights import WEIGHTS_DIR, WeightsUnavailableError, atomic_write
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_DIR = REPO_ROOT / "weights" / "digit-classifier"
+CLASSIFIER_DIR = WEIGHTS_DIR / "digit-classifier"
 TRAIN_CLASSIFIER_COMMAND = "python -m gan evaluate --train-classifier"
-DIGIT_MODELS = ("mnist-gan", "mnist-dcgan", "pix2pix-sketch2digit", "cyclegan-digits2mnist", "cyclegan-mnist2digits")
+# The models the digit classifier judges, and how: the registry's ``evaluation`` of each.
+DIGIT_MODELS = tuple(s.name for s in list_specs() if s.evaluation is not None)
 # Translators that turn digits into MNIST-style digits (their outputs are in the classifier's domain).
-TO_MNIST = ("pix2pix-sketch2digit", "cyclegan-digits2mnist")
+TO_MNIST = tuple(s.name for s in list_specs() if s.evaluation is not None and s.evaluation.to_mnist)
 HALF = 125  # real "train" split: the first 125 digits of each class -> half A, the other 125 -> half B
 REAL_HALF_SIZE = 10 * HALF
 CONFIDENT = 0.9  # a prediction counts towards coverage only with max softmax >= this
 MIN_SHARE = 0.01  # ... and a digit appears when at least this share of the samples is confidently it
 
-# The issue's "done when": (metric key, comparison, threshold); "x ref" thresholds are a multiple of the reference.
+# Each model's "done when" from the registry: metric -> (comparison, threshold); "x ref" thresholds are a
+# multiple of the reference.
 TARGETS: dict[str, dict[str, tuple[str, float]]] = {
-    "mnist-dcgan": {"requested_digit_accuracy": (">=", 0.95), "classifier_fd": ("<= x ref", 3.0)},
-    "mnist-gan": {"class_coverage": (">=", 10)},
-    "pix2pix-sketch2digit": {"label_kept": (">=", 0.90)},
-    "cyclegan-digits2mnist": {"label_kept": (">=", 0.90)},
-}
+    s.name: {metric: (op, value) for metric, op, value in s.evaluation.targets}
+    for s in list_specs() if s.evaluation is not None and s.evaluation.targets}
 
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_SKIPPED = ("Inception weights not available offline (torchmetrics needs FeatureExtractorInceptionV3 "
@@ -606,7 +606,7 @@ def attach_targets(name: str, metrics: dict[str, dict[str, Any]]) -> bool | None
         else:
             threshold = value
             metric["passed"] = bool(metric["value"] >= threshold)
-            metric["target"] = f">= {_fmt(value, key)}"
+            metric["target"] = f">= {format_metric(value, key)}"
         metric["threshold"] = threshold
         verdicts.append(metric["passed"])
     return all(verdicts) if verdicts else None
@@ -653,21 +653,23 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 def translator_test_set(name: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The test inputs of a digit translator: (uint8 (N, 28, 28), labels (N,), what they are),
     ordered 0, 1, ..., 9, 0, 1, ... so that the first n are class-balanced."""
-    if name == "pix2pix-sketch2digit":
+    spec = get_spec(name)
+    test_set = spec.evaluation.test_set if spec.evaluation is not None else ""
+    if test_set == "sketches-heldout":
         ds = data.Sketch2DigitDataset("heldout")
         images, labels = _to_uint8(ds.sketches.images[:, 0]), ds.labels
         what = "sketches of the 2,500 MNIST 'heldout' digits (the trainer uses the 'train' sketches)"
-    elif name == "cyclegan-digits2mnist":
+    elif test_set == "uci-digits":
         uci, labels = data.uci_digits()
         images = _to_uint8(data.TensorImageDataset(uci, labels, size=28).images[:, 0])  # upsampled as in training
         what = ("the 1,797 UCI 8x8 digits upsampled to 28x28 (bilinear, as in training; they are also its "
                 "training inputs: there is no held-out UCI split)")
-    elif name == "cyclegan-mnist2digits":
+    elif test_set == "mnist-heldout":
         images, labels = data.mnist_offline("heldout")
         what = "the 2,500 MNIST 'heldout' digits (the CycleGAN trains on the 'train' split)"
     else:
-        raise ValueError(f"no digit test set for {name!r}; digit translators: {', '.join(TO_MNIST)}, "
-                         f"cyclegan-mnist2digits")
+        translators = [s.name for s in list_specs(task="translate") if s.evaluation is not None]
+        raise ValueError(f"no digit test set for {name!r}; digit translators: {', '.join(translators)}")
     order = interleaved(labels)
     return images[order], labels[order], what
 
@@ -895,15 +897,16 @@ def evaluate(name: str, *, n: int | None = None, seed: int = 0, weights: str | P
             # The do-nothing baseline: the inputs as the generator sees them when it frames digits, else as given.
             baseline_inputs = model_inputs if spec.preprocess.fit else inputs.float()[:, None] / 127.5 - 1
             extra: dict[str, Any] = {}
-            if name == "cyclegan-mnist2digits":
-                uci, uci_labels, _ = translator_test_set("cyclegan-digits2mnist")
+            round_trip = spec.evaluation is not None and spec.evaluation.round_trip
+            if round_trip:  # the reference: the reverse translator's inputs, real digits of the target style
+                uci, uci_labels, _ = translator_test_set(spec.reverse)
                 extra = {"reference_images": uci.float()[:, None] / 127.5 - 1, "reference_labels": uci_labels,
                          "prepare": mnist_framed}
             result.update(label_metrics(outputs, labels, inputs=baseline_inputs,
                                         classifier=model, with_fd=name in TO_MNIST, **extra))
-            if name == "cyclegan-mnist2digits":
+            if round_trip:
                 result["notes"].append(
-                    "cyclegan-mnist2digits makes blocky UCI-style digits, outside the MNIST classifier's domain: "
+                    f"{name} makes blocky UCI-style digits, outside the MNIST classifier's domain: "
                     "outputs, inputs and references are framed as MNIST frames its digits first (long side 20 of "
                     "28, centred by mass; see mnist_framed); the reference is the classifier's accuracy on the "
                     "real UCI digits framed the same way. No target.")
@@ -946,64 +949,6 @@ def evaluate(name: str, *, n: int | None = None, seed: int = 0, weights: str | P
 
 # ---------------------------------------------------------------------------- reporting
 
-_NAMES = {
-    "requested_digit_accuracy": "samples classified as the requested digit",
-    "label_kept": "translations that keep the source digit's label",
-    "input_label_accuracy": "untranslated inputs classified correctly (baseline)",
-    "label_kept_round_trip": "label kept after translating back (round trip)",
-    "classifier_fd": "classifier Fréchet distance to real digits",
-    "class_coverage": "digits covered (of 10)",
-    "mean_confidence": "mean classifier confidence",
-    "fid": "FID", "kid": "KID",
-}
-_PERCENT = {"requested_digit_accuracy", "label_kept", "input_label_accuracy", "label_kept_round_trip"}
-
-
-def _fmt(value: float | None, key: str) -> str:
-    if value is None:
-        return "—"
-    if key in _PERCENT:
-        return f"{100 * value:.1f}%"
-    if key == "class_coverage":
-        return f"{int(value)}"
-    if key == "kid":
-        return f"{value:.2e}"
-    if key == "mean_confidence":
-        return f"{value:.3f}"
-    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
-
-
-def results_table(result: dict[str, Any]) -> str:
-    """A README-ready markdown table: metric | value | real-vs-real reference | target, then notes."""
-    lines = [f"**{result['model']}** ({result.get('weights', 'no weights loaded')}; n = {result.get('n')})", ""]
-    if result["metrics"]:
-        lines += ["| metric | value | real-vs-real reference | target |", "|---|---|---|---|"]
-    for key, m in result["metrics"].items():
-        value = _fmt(m["value"], key)
-        if key == "classifier_fd" and m.get("ratio") is not None:
-            value += f" ({m['ratio']:.2f}x ref)" if m["ratio"] < 10 else f" ({m['ratio']:.0f}x ref)"
-        target = "—" if m["target"] is None else f"{m['target']} {'✅' if m['passed'] else '❌'}"
-        lines.append(f"| {_NAMES.get(key, key)} | {value} | {_fmt(m['reference'], key)} | {target} |")
-    for key, label in (("requested_digit_accuracy_per_digit", "requested digit accuracy per digit (0-9), %"),
-                       ("label_kept_per_digit", "label kept per digit (0-9), %")):
-        if key in result:
-            per = " ".join("—" if a is None else f"{100 * a:.0f}" for a in result[key])
-            lines.append(f"| {label} | {per} | — | — |")
-    if "histogram" in result:
-        lines.append(f"| class histogram (0-9) | {' '.join(map(str, result['histogram']))} | "
-                     f"{' '.join(map(str, result['reference_histogram']))} | — |")
-    if result["metrics"]:
-        lines.append("")
-    if result.get("inputs"):
-        lines.append(f"Inputs: {result['inputs']}.")
-    for why in result["skipped"].values():
-        lines.append(why)
-    lines.extend(result["notes"])
-    if result.get("passed") is not None:
-        lines.append(f"Targets: {'all met' if result['passed'] else 'NOT all met'}.")
-    return "\n".join(lines).rstrip() + "\n"
-
-
 # ---------------------------------------------------------------------------- command line
 
 
@@ -1031,7 +976,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         atomic_write(out, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n"))
         print(f"wrote {out}")
     if args.card:
-        from gan.train.common import refresh_card
 
         for name, result in zip(args.models, results):
             folder = Path(args.weights) if args.weights else WEIGHTS_DIR / name

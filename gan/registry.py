@@ -68,6 +68,23 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """How ``gan.evaluate`` judges a digit model with the bundled digit classifier (RGB models get FID/KID).
+
+    test_set: translators: what they translate ('sketches-heldout', 'uci-digits' or 'mnist-heldout').
+    to_mnist: the outputs are MNIST-style digits, in the classifier's domain (classifier FD applies).
+    round_trip: the outputs are outside the classifier's domain: frame them MNIST-style, compare with the
+        reverse translator's test set, and check the label after translating back.
+    targets: metric -> (comparison, threshold): the "done when" of the model.
+    """
+
+    test_set: str = ""
+    to_mnist: bool = False
+    round_trip: bool = False
+    targets: tuple[tuple[str, str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # a key of gan.models.FAMILIES
@@ -84,6 +101,9 @@ class ModelSpec:
     sources: tuple[Source, ...] = ()
     data: str = ""  # the dataset `python -m gan train` uses by default
     reverse: str = ""  # translators: the model for the opposite direction, if any
+    evaluation: Evaluation | None = None  # digit models: how gan.evaluate judges them
+    featured: bool = False  # the model a tab of the app opens with (the first featured one of its task)
+    sketchpad: bool = False  # the app offers a sketchpad to draw its input on
 
     @property
     def conditional(self) -> bool:
@@ -113,6 +133,7 @@ _specs: list[ModelSpec] = [
         discriminator=dict(hidden=(512, 256), image_size=28, channels=1),
         image_size=28, channels=1, latent_dim=100, preprocess=_MNIST,
         sources=_bundled("mnist-gan"), data="mnist-offline",
+        evaluation=Evaluation(targets=(("class_coverage", ">=", 10),)),
     ),
     ModelSpec(
         name="mnist-dcgan", family="cdcgan", task="noise",
@@ -122,6 +143,7 @@ _specs: list[ModelSpec] = [
         discriminator=dict(num_classes=10, ndf=64, channels=1, minibatch_std=True),
         image_size=28, channels=1, latent_dim=100, classes=DIGITS, preprocess=_MNIST,
         sources=_bundled("mnist-dcgan"), data="mnist-offline",
+        evaluation=Evaluation(targets=(("requested_digit_accuracy", ">=", 0.95), ("classifier_fd", "<= x ref", 3.0))),
     ),
     ModelSpec(
         name="cifar10-gan", family="cifar", task="noise",
@@ -137,7 +159,7 @@ _specs: list[ModelSpec] = [
         licence="MIT (gan-face-generate by chien liu); trained on DigiFace-1M, see its terms",
         generator=dict(latent_dim=100, ngf=64, channels=3), discriminator=dict(ndf=64, channels=3),
         image_size=64, channels=3, latent_dim=100, preprocess=Preprocess(size=64, channels=3, crop="center"),
-        sources=_bundled("dcgan-faces"), data="PATH/TO/img_align_celeba",
+        sources=_bundled("dcgan-faces"), data="PATH/TO/img_align_celeba", featured=True,
     ),
     ModelSpec(
         name="pix2pix-sketch2digit", family="pix2pix", task="translate",
@@ -146,7 +168,8 @@ _specs: list[ModelSpec] = [
         generator=dict(input_nc=1, output_nc=1, num_downs=5, ngf=32, use_dropout=True),
         discriminator=dict(input_nc=1, output_nc=1, ndf=32, n_layers=2),
         image_size=32, channels=1, preprocess=Preprocess(size=32, channels=1, invert_light=True),
-        sources=_bundled("pix2pix-sketch2digit"), data="sketch2digit",
+        sources=_bundled("pix2pix-sketch2digit"), data="sketch2digit", featured=True, sketchpad=True,
+        evaluation=Evaluation(test_set="sketches-heldout", to_mnist=True, targets=(("label_kept", ">=", 0.90),)),
     ),
     ModelSpec(
         name="cyclegan-digits2mnist", family="cyclegan", task="translate",
@@ -156,6 +179,7 @@ _specs: list[ModelSpec] = [
         discriminator=dict(input_nc=1, ndf=32, n_layers=2, num_classes=10),
         image_size=28, channels=1, preprocess=_DIGIT_FRAMED,
         sources=_bundled("cyclegan-digits2mnist"), data="digits2mnist", reverse="cyclegan-mnist2digits",
+        evaluation=Evaluation(test_set="uci-digits", to_mnist=True, targets=(("label_kept", ">=", 0.90),)),
     ),
     ModelSpec(
         name="cyclegan-mnist2digits", family="cyclegan", task="translate",
@@ -165,6 +189,7 @@ _specs: list[ModelSpec] = [
         discriminator=dict(input_nc=1, ndf=32, n_layers=2, num_classes=10),
         image_size=28, channels=1, preprocess=_DIGIT_FRAMED,
         sources=_bundled("cyclegan-mnist2digits"), data="digits2mnist", reverse="cyclegan-digits2mnist",
+        evaluation=Evaluation(test_set="mnist-heldout", round_trip=True),
     ),
 ]
 

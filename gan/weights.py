@@ -42,7 +42,18 @@ from gan.registry import ModelSpec, Source
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = Path(os.environ.get("FORGER_WEIGHTS_DIR", REPO_ROOT / "weights"))
+
+
+def _weights_dir() -> Path:
+    """FORGER_WEIGHTS_DIR, else the checkout's weights/ (a clone, or ``pip install -e .``), else ./weights
+    (an installed package run from a folder that holds the weights)."""
+    if os.environ.get("FORGER_WEIGHTS_DIR"):
+        return Path(os.environ["FORGER_WEIGHTS_DIR"])
+    checkout = REPO_ROOT / "weights"
+    return checkout if checkout.is_dir() else Path.cwd() / "weights"
+
+
+WEIGHTS_DIR = _weights_dir()
 FORMAT_VERSION = 1
 
 

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (pyproject.toml puts it on the path for pytest)
 
 # Serving choices and downloads are cached in a folder of this run's own, never in the user's ~/.cache.
 os.environ["FORGER_CACHE"] = tempfile.mkdtemp(prefix="forger-test-cache-")

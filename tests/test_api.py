@@ -45,13 +45,13 @@ def test_slider_i_moves_the_latent_along_direction_i_only_and_by_its_value(monke
     else; and an edit gives the image of the moved latent itself."""
     dirs = gan.slider_directions("dcgan-faces")
     z = gan.latent.seeded_latents(5, 1, 100)
-    given, generate = [], gan.generate
+    given, generate = [], gan._generate
 
-    def watching(name, z, *args, **kwargs):
+    def watching(spec, z, *args, **kwargs):  # what sample hands the served generator
         given.append(z.clone())
-        return generate(name, z, *args, **kwargs)
+        return generate(spec, z, *args, **kwargs)
 
-    monkeypatch.setattr(gan, "generate", watching)
+    monkeypatch.setattr(gan, "_generate", watching)
     gan.sample("dcgan-faces", z=z, precision="fp32")
     assert torch.equal(given[0], z)
     for i in (0, 3):

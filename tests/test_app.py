@@ -3,7 +3,6 @@ bombs, session isolation, stop mid-training), then the real app on 127.0.0.1 dri
 gradio_client, calling every api_name it exposes."""
 from __future__ import annotations
 
-import json
 import os
 import resource
 import socket
@@ -22,8 +21,8 @@ from PIL import Image
 
 import app
 import gan
-from gan import app_helpers as H
-from gan.app_helpers import Session, UnsafeZipError
+from forger_app import helpers as H
+from forger_app.helpers import Session, UnsafeZipError
 
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/random_seed", "/reset_sliders", "/variations",
@@ -671,3 +670,19 @@ def test_numbers_that_are_not_numbers_get_a_message(server):
         assert kind == "complete" and "seed must be a whole number" in reply, (seed, reply)
     image, png, status = app.sample_image("dcgan-faces", float("nan"), 1.0, 0, *NO_EDITS, None)
     assert image is None and "seed must be" in status
+
+
+def test_a_slider_move_does_one_registry_lookup_and_probes_no_weight_source(monkeypatch):
+    app.sample_image("dcgan-faces", 3, 1.0, None, 1.0, *NO_EDITS[1:], None)  # loads it, finds its directions
+    lookups, probes = [], []
+
+    class Counting(dict):
+        def __getitem__(self, key):
+            lookups.append(key)
+            return super().__getitem__(key)
+
+    monkeypatch.setattr(gan.registry, "REGISTRY", Counting(gan.registry.REGISTRY))
+    monkeypatch.setattr(gan.weights, "is_cached", lambda source: probes.append(source) or False)
+    image, png, status = app.sample_image("dcgan-faces", 3, 1.0, None, 0.5, *NO_EDITS[1:], None)
+    assert image is not None and "dcgan-faces" in status
+    assert lookups == ["dcgan-faces"] and probes == []

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
 TIMEOUT_MS = 60_000
@@ -275,6 +274,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
 if __name__ == "__main__":
     if "--screenshots" not in sys.argv:
         raise SystemExit("usage: python tests/test_browser.py --screenshots  (or run it with pytest)")
+    sys.path.insert(0, str(ROOT))  # run as a script from the checkout (pytest gets it from pyproject.toml)
     import torch
 
     torch.set_num_threads(1)

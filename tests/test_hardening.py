@@ -292,7 +292,7 @@ def test_image_errors_never_show_the_path(tmp_path):
 
 
 def test_the_pixel_cap_is_one_for_app_and_library_and_checked_before_decoding(tmp_path):
-    from gan import app_helpers as H
+    from forger_app import helpers as H
 
     assert gan.MAX_PIXELS == checks.MAX_PIXELS and not hasattr(H, "MAX_UPLOAD_PIXELS")
     big = Image.new("L", (8000, 8000))  # 64 MP, over the 50 MP cap

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
 import logging
 import math
 import os
@@ -29,6 +28,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gan import hardware
+from gan.cards import model_card, refresh_card
 from gan.registry import ModelSpec
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
 
@@ -528,67 +528,6 @@ def as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x
 
 
-def _licence_tag(licence: str) -> str:
-    for prefix, tag in (("MIT", "mit"), ("BSD-2-Clause", "bsd-2-clause"), ("Apache", "apache-2.0")):
-        if licence.startswith(prefix):
-            return tag
-    return "other"
-
-
-def _metrics_markdown(metrics: dict[str, Any]) -> str:
-    try:  # the evaluation's own table when it can read the file
-        from gan.evaluate import results_table
-
-        return results_table(metrics)
-    except Exception:  # another shape of metrics.json: a plain table of its numbers
-        flat = {k: v.get("value") if isinstance(v, dict) else v for k, v in metrics.get("metrics", metrics).items()}
-        rows = [f"| {k} | {v} |" for k, v in flat.items() if isinstance(v, (int, float, str))]
-        return "\n".join(["| metric | value |", "|---|---|", *rows]) + "\n"
-
-
-def model_card(spec: ModelSpec, name: str, training: dict[str, Any], metrics: dict[str, Any] | None = None) -> str:
-    """The README.md of an exported weights folder: what it is, how it was trained, samples, use, metrics."""
-    from gan.registry import get_spec
-
-    own = get_spec(name) if name != spec.name else spec
-    losses = ", ".join(f"{k} {v:.3f}" for k, v in training.get("final_losses", {}).items()) or "—"
-    classes = f" (classes: {', '.join(training['classes'])})" if training.get("classes") else ""
-    rows = [
-        ("data", f"`{training['data']}`{classes}, {training['dataset_size']:,} items"),
-        ("steps", f"{training['steps']:,} of batch {training['batch_size']} "
-                  f"({training['epochs']:.3g} epochs)"),
-        ("recipe", training["recipe"]),
-        ("precision", training["precision"]),
-        ("time", f"{training['train_seconds']:.0f} s"),
-        ("hardware", training["hardware"]),
-        ("final losses", losses),
-        ("seed", str(training["seed"])),
-    ]
-    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
-    if spec.task == "noise":
-        grid_text = ("Rows are the classes " + ", ".join(spec.classes) + "; each column keeps one latent."
-                     if spec.conditional else "Samples from fixed latents.")
-        use = (f'import gan\ng = gan.load_generator("{name}", weights="PATH/TO/THIS/FOLDER")\n'
-               f'images = gan.sample("{name}", seed=0, n=8, weights="PATH/TO/THIS/FOLDER")')
-    else:
-        grid_text = ("Rows: input A, output, target B." if spec.family == "pix2pix" else
-                     "Rows: A, A translated to B, B, B translated to A.")
-        use = f'import gan\nout = gan.translate("{name}", "input.png", weights="PATH/TO/THIS/FOLDER")'
-    parts = [
-        f"---\nlicense: {_licence_tag(own.licence)}\nlibrary_name: pytorch\ntags: [gan, forger, {own.family}]\n---",
-        f"# {name}\n\n{own.description}",
-        f"Trained with Forger: `{training['command']}`.",
-        f"## Training\n\n{table}",
-        f"## Samples\n\n![samples](samples.png)\n\n{grid_text} (The grid was made during training"
-        + (f" from `{spec.name}`'s run, which trains both directions" if name != spec.name else "") + ".)",
-        f"## Use\n\n```python\n{use}\n```",
-    ]
-    if metrics:
-        parts.append(f"## Metrics\n\n{_metrics_markdown(metrics).rstrip()}")
-    parts.append(f"## Licence\n\n{own.licence}")
-    return "\n\n".join(parts) + "\n"
-
-
 def export_weights(trainer: Trainer, out: Path, generators: dict[str, nn.Module], training: dict[str, Any],
                    grid: Image.Image | None, dtype: torch.dtype = torch.float32) -> list[Path]:
     """Write each of the trainer's exports to ``out/weights/<name>``: weights, config.json, README.md, samples.png."""
@@ -641,25 +580,6 @@ def push_run(out: str | Path, repo_id: str, *, token: str | None = None, private
         atomic_write(folder / "metrics.json", lambda p: p.write_text(metrics_file.read_text()))
     refresh_card(folder)
     return _weights.push_to_hub(folder, repo_id, token=token, private=private)
-
-
-def refresh_card(folder: Path) -> bool:
-    """Rewrite a trained weights folder's model card from its config.json, with the metrics of its
-    metrics.json when it has one. False (card left alone) when config.json has no training facts."""
-    from gan.registry import get_spec
-
-    folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
-    metrics_file = folder / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else None
-    training = config.get("training")
-    if not training:
-        if metrics:
-            log.warning("%s has no training facts in config.json; the model card is left as it is", folder)
-        return False
-    card = model_card(get_spec(training.get("model", config["model"])), config["model"], training, metrics)
-    atomic_write(folder / "README.md", lambda p: p.write_text(card))
-    return True
 
 
 def epochs_of(steps: int, batch_size: int, dataset_size: int, world: int = 1) -> float:

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 import gan
-from gan.registry import get_spec
+from gan.registry import ModelSpec, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,30 @@ def translate_models() -> list[str]:
     return gan.list_models(task="translate")
 
 
-def availability(name: str) -> str:
-    """'offline' (weights here), 'download' (a Hub or URL source will be tried) or 'train' (none anywhere)."""
-    info = gan.model_info(name)
-    if info["offline"]:
+def availability(model: str | ModelSpec) -> str:
+    """'offline' (weights here), 'download' (a Hub or URL source will be tried) or 'train' (none anywhere).
+
+    A model already served is 'offline' at once: a slider move probes no weight source."""
+    spec = model if isinstance(model, ModelSpec) else get_spec(model)
+    if gan.is_served(spec.name) or gan.model_info(spec.name)["offline"]:
         return "offline"
-    if any(s.kind != "bundled" for s in get_spec(name).sources):
+    if any(s.kind != "bundled" for s in spec.sources):
         return "download"
     return "train"
+
+
+def has_sketchpad(name: str | None) -> bool:
+    """The model takes a drawing (the registry's ``sketchpad``): the Translate tab shows its sketchpad."""
+    try:
+        return bool(name) and get_spec(name).sketchpad
+    except gan.UnknownModelError:
+        return False
+
+
+def train_start_model() -> str:
+    """The model the Train tab opens with: the first that trains on data shipped with the package."""
+    offline = [s.name for s in gan.registry.list_specs() if s.data == "mnist-offline"]
+    return offline[0] if offline else gan.list_models()[0]
 
 
 def model_label(name: str) -> str:
@@ -128,10 +144,11 @@ def weights_help(name: str) -> str:
     return "\n".join(lines)
 
 
-def model_status(name: str) -> str:
+def model_status(model: str | ModelSpec) -> str:
     """Markdown: one line about the model, and where its weights come from."""
-    spec = get_spec(name)
-    state = availability(name)
+    spec = model if isinstance(model, ModelSpec) else get_spec(model)
+    name = spec.name
+    state = availability(spec)
     if state == "offline":
         return f"**{name}**: {spec.description}"
     if state == "download":
@@ -241,7 +258,12 @@ class Session:
         return entry
 
     def resolve(self, key: str, task: str | None = None) -> tuple[str, Path | None]:
-        """A dropdown value -> (registry name, weights folder or None for the registry's weights).
+        """A dropdown value -> (registry name, weights folder or None for the registry's weights)."""
+        spec, weights = self.resolve_spec(key, task)
+        return spec.name, weights
+
+    def resolve_spec(self, key: str, task: str | None = None) -> tuple[ModelSpec, Path | None]:
+        """A dropdown value -> (the model's spec, weights folder or None for the registry's weights).
 
         Raises ValueError for a key that is neither a registered model of ``task`` nor one of this session's runs.
         """
@@ -260,7 +282,7 @@ class Session:
         if task is not None and spec.task != task:
             what = "a noise->image model" if task == "noise" else "an image->image (translation) model"
             raise ValueError(f"{name!r} is not {what}")
-        return name, weights
+        return spec, weights
 
     def close(self) -> None:
         """Stop a running training and delete the session's folders."""
@@ -290,6 +312,11 @@ def sweep_sessions(ttl: float = SESSION_TTL_S) -> list[Path]:
 def resolve_model(key: str, session: Session | None, task: str | None = None) -> tuple[str, Path | None]:
     """``Session.resolve`` for a session that may not exist yet (no training done)."""
     return (session or _NO_SESSION).resolve(key, task)
+
+
+def resolve_spec(key: str, session: Session | None, task: str | None = None) -> tuple[ModelSpec, Path | None]:
+    """``Session.resolve_spec`` for a session that may not exist yet."""
+    return (session or _NO_SESSION).resolve_spec(key, task)
 
 
 class _EmptySession(Session):
@@ -330,10 +357,10 @@ def close_session(session: Session | None) -> None:
 # ---------------------------------------------------------------------------- latent sliders
 
 
-def slider_labels(name: str) -> list[str]:
+def slider_labels(model: str | ModelSpec) -> list[str]:
     """Labels of the latent sliders a model uses: one per raw dimension for latents of size <= 32,
     else the top GANSPACE_K GANSpace directions."""
-    spec = get_spec(name)
+    spec = model if isinstance(model, ModelSpec) else get_spec(model)
     if spec.task != "noise":
         return []
     if spec.latent_dim <= MAX_SLIDERS:
@@ -341,21 +368,21 @@ def slider_labels(name: str) -> list[str]:
     return [f"direction {i + 1} (GANSpace PC{i + 1})" for i in range(min(GANSPACE_K, MAX_SLIDERS))]
 
 
-def render_sample(name: str, seed: int, *, truncation: float = 1.0, label: int | None = None,
+def render_sample(model: str | ModelSpec, seed: int, *, truncation: float = 1.0, label: int | None = None,
                   edits: Sequence[float] = (), weights: Path | None = None, n: int = 1) -> list[Image.Image]:
     """``n`` images of seed ``seed`` (row 0 is the single image of that seed), with slider edits.
 
     ``edits`` are the slider values; gan.sample adds them along ``gan.slider_directions(name)``
     (the raw dimensions, or the top GANSPACE_K GANSpace directions)."""
-    spec = get_spec(name)
-    edits = [float(e) for e in edits][: len(slider_labels(name))]
+    spec = model if isinstance(model, ModelSpec) else get_spec(model)
+    edits = [float(e) for e in edits][: len(slider_labels(spec))]
     if not any(edits):
         edits = None
     if spec.conditional:
         label = 0 if label is None else int(label)
     else:
         label = None
-    return on_gpu(gan.sample, name, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits,
+    return on_gpu(gan.sample, spec, seed=int(seed), n=n, label=label, truncation=float(truncation), edits=edits,
                   weights=weights)
 
 

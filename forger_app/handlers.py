@@ -1,0 +1,464 @@
+"""The app's handlers: UI values -> calls of ``gan``, errors -> messages, per-session state.
+
+``app.py`` holds the layout and wires its events to these functions. Each returns what its event's
+outputs show (``gr.update`` for what stays as it is) and never raises: every error becomes a message.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+import gan
+import gan.data
+from forger_app import helpers as H
+from forger_app.helpers import MAX_SLIDERS, Session
+from gan.registry import ModelSpec
+
+log = logging.getLogger("forger.app")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+MAX_SEED = gan.checks.MAX_SEED
+MAX_STEPS = 50_000  # a training run in the app is at most this long
+MAX_BATCH = 512
+UI_EVERY_S = 0.5  # training: refresh the live view at most this often
+
+# Errors a user can act on: shown as a message, never as a traceback.
+USER_ERRORS = (gan.WeightsUnavailableError, gan.CheckpointMismatchError, gan.UnknownModelError, ValueError,
+               FileNotFoundError, NotADirectoryError, gan.data.DatasetUnavailableError)
+
+
+def _session(state: Any) -> Session | None:
+    return state if isinstance(state, Session) else None
+
+
+def _fail(error: BaseException, name: str | None = None) -> str:
+    """Log, toast and return the Markdown message for an error."""
+    if isinstance(error, USER_ERRORS):
+        log.info("user error: %s", error)
+    else:
+        log.exception("unexpected error")
+    message = H.user_message(error, name)
+    gr.Warning(H.short_message(error))
+    return "⚠️ " + message
+
+
+def _name_of(key: str, session: Session | None, task: str) -> str | None:
+    try:
+        return H.resolve_model(key, session, task)[0]
+    except Exception:
+        return None
+
+
+def _dropdown(task: str, session: Session | None, value: str | None) -> dict:
+    choices = H.model_choices(task, session)
+    values = [v for _, v in choices]
+    return gr.update(choices=choices, value=value if value in values else (values[0] if values else None))
+
+
+def _status_for(key: str, session: Session | None, task: str) -> str:
+    return _status_of(*H.resolve_spec(key, session, task))
+
+
+def _status_of(spec: ModelSpec, weights: Path | None) -> str:
+    if weights is not None:
+        return f"**{spec.name}**, trained in this session (`{weights.parent.parent.name}`)."
+    return H.model_status(spec)
+
+
+def class_choices(name: str | None = None) -> list[tuple[str, int]]:
+    """Digit-picker choices: the classes of ``name``, or of the conditional model with the most classes."""
+    specs = [gan.registry.get_spec(name)] if name else [gan.registry.get_spec(n) for n in H.noise_models()]
+    classes = max((s.classes for s in specs), key=len, default=())
+    return [(c, i) for i, c in enumerate(classes)]
+
+
+def default_model(task: str) -> str:
+    """The model a tab opens with: the registry's featured one for the task, if its weights are here."""
+    names = H.noise_models() if task == "noise" else H.translate_models()
+    preferred = next((s.name for s in gan.registry.list_specs(task=task) if s.featured), names[0])
+    offline = [n for n in names if H.availability(n) == "offline"]
+    if preferred in offline or not offline:
+        return preferred
+    return offline[0]
+
+
+# ---------------------------------------------------------------------------- Sample
+
+
+def named_sliders(fn):
+    """Name the ``*sliders_and_state`` parameters of a Sample handler in its signature (``edit_0`` ...
+    ``edit_31``, then ``state``) so that the API docs and gradio_client show real names, not param_N."""
+    import inspect
+
+    sig = inspect.signature(fn)
+    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    edits = [inspect.Parameter(f"edit_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0.0, annotation=float)
+             for i in range(MAX_SLIDERS)]
+    state = inspect.Parameter("state", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Any)
+    fn.__signature__ = sig.replace(parameters=[*fixed, *edits, state])
+    return fn
+
+
+def slider_updates(name: str | None) -> list[dict]:
+    labels = H.slider_labels(name) if name else []
+    return [gr.update(visible=i < len(labels), label=labels[i] if i < len(labels) else f"z[{i}]", value=0)
+            for i in range(MAX_SLIDERS)]
+
+
+def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: list[float],
+            session: Session | None, n: int = 1) -> tuple[Any, Any, str]:
+    """(display image, PNG path, status) for the Sample tab; a message instead of an image on errors."""
+    name = None
+    try:
+        spec, weights = H.resolve_spec(model_key, session, "noise")  # the one registry lookup of a slider move
+        name = spec.name
+        seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
+        label = None if digit in (None, "") else int(digit)
+        images = H.render_sample(spec, seed, truncation=float(truncation), label=label, edits=edits,
+                                 weights=weights, n=n)
+        picture = images[0] if n == 1 else H.make_grid(images)
+        shown = H.enlarge(picture, H.DISPLAY_SIDE if n == 1 else 2 * H.DISPLAY_SIDE)
+        return shown, str(H.save_png(picture)), _status_of(spec, weights)
+    except Exception as e:  # noqa: BLE001 - every error becomes a message
+        return None, None, _fail(e, name)
+
+
+def sample_model_changed(model_key: str, seed: float, truncation: float, state: Any = None) -> tuple:
+    """Model picked: show its sliders (reset to 0) and its digit picker, and render its image:
+    (status, digit, *sliders, image, PNG path)."""
+    session = _session(state)
+    name = _name_of(model_key, session, "noise")
+    spec = gan.registry.get_spec(name) if name else None
+    cond = bool(spec and spec.conditional)
+    digit = gr.update(visible=cond, choices=class_choices(name) if cond else class_choices(), value=0)
+    image, png, status = _render(model_key, seed, truncation, 0, [], session)
+    return (status, digit, *slider_updates(name), image, png)
+
+
+@named_sliders
+def sample_image(model_key: str, seed: float, truncation: float, digit: Any, *sliders_and_state: Any) -> tuple:
+    """The image of (model, seed, truncation, digit, slider values): (image, PNG path, status)."""
+    *edits, state = sliders_and_state
+    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state))
+
+
+@named_sliders
+def random_sample(model_key: str, truncation: float, digit: Any, *sliders_and_state: Any) -> tuple:
+    """A random seed and its image: (seed, image, PNG path, status)."""
+    seed = random.randint(0, 999_999)
+    return (seed, *sample_image(model_key, seed, truncation, digit, *sliders_and_state))
+
+
+def reset_sliders(model_key: str, seed: float, truncation: float, digit: Any, state: Any = None) -> tuple:
+    """All latent sliders back to 0, and the image without edits: (*sliders, image, PNG path, status)."""
+    return (*[0] * MAX_SLIDERS, *_render(model_key, seed, truncation, digit, [], _session(state)))
+
+
+@named_sliders
+def sample_grid(model_key: str, seed: float, truncation: float, digit: Any, n: float,
+                *sliders_and_state: Any) -> tuple:
+    """A grid of n variations (seed's first n latents, same edits): (grid image, PNG path, status)."""
+    *edits, state = sliders_and_state
+    n = max(1, min(int(n or 16), 64))
+    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state), n=n)
+
+
+# ---------------------------------------------------------------------------- Interpolate
+
+
+def interpolate_model_changed(model_key: str, state: Any = None) -> tuple:
+    """Model picked: show digit A and B for conditional models: (status, digit A, digit B)."""
+    session = _session(state)
+    name = _name_of(model_key, session, "noise")
+    spec = gan.registry.get_spec(name) if name else None
+    cond = bool(spec and spec.conditional)
+    choices = class_choices(name) if cond else class_choices()
+    try:
+        status = _status_for(model_key, session, "noise")
+    except Exception as e:  # noqa: BLE001
+        status = _fail(e, name)
+    return (status, gr.update(visible=cond, choices=choices, value=0),
+            gr.update(visible=cond, choices=choices, value=min(1, len(choices) - 1)))
+
+
+def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, digit_b: Any, frames: float,
+                    mode: str, state: Any = None) -> tuple:
+    """Frames from seed A to seed B: (strip image, GIF path for display, GIF path for download, status)."""
+    session = _session(state)
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "noise")
+        spec = gan.registry.get_spec(name)
+        steps = gan.checks.number("the number of frames", 8 if frames in (None, "") else frames, 2, 64, integer=True)
+        if mode not in ("slerp", "lerp"):
+            raise ValueError(f"unknown interpolation {mode!r}: choose slerp or lerp")
+        seeds = [gan.checks.number(what, 0 if s in (None, "") else s, 0, MAX_SEED, integer=True)
+                 for what, s in (("seed A", seed_a), ("seed B", seed_b))]
+        labels = {}
+        if spec.conditional:
+            labels = dict(label_a=int(digit_a or 0), label_b=int(digit_b or 0))
+        images = H.on_gpu(gan.interpolate, name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels)
+        strip = H.make_grid(images, columns=len(images))
+        gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
+        return H.enlarge(strip, 128 * len(images)), gif, gif, _status_for(model_key, session, "noise")
+    except Exception as e:  # noqa: BLE001
+        return None, None, None, _fail(e, name)
+
+
+# ---------------------------------------------------------------------------- Translate
+
+
+def translate_model_changed(model_key: str, state: Any = None) -> tuple:
+    """Model picked: its status (how to get weights when it has none), the sketchpad for sketch2digit,
+    and an empty output (the previous model's translation would be stale)."""
+    session = _session(state)
+    name = _name_of(model_key, session, "translate")
+    try:
+        status = _status_for(model_key, session, "translate")
+    except Exception as e:  # noqa: BLE001
+        status = _fail(e, name)
+    return status, gr.update(visible=H.has_sketchpad(name)), None
+
+
+def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "translate")
+        if image is None:
+            raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
+        picture = H.open_upload(image)
+        out = H.on_gpu(gan.translate, name, picture, weights=weights)
+        return H.enlarge(out), _status_for(model_key, session, "translate")
+    except Exception as e:  # noqa: BLE001
+        return None, _fail(e, name)
+
+
+def translate_tab(model_key: str, image: Any, state: Any = None) -> tuple:
+    """Translate an uploaded / webcam / pasted image: (output image, status).
+
+    ``image`` is a file path or Gradio's file payload (the event skips Gradio's own image
+    decoding so that a broken or huge file gets our clear message)."""
+    return _translate(model_key, image, _session(state))
+
+
+def translate_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
+    """Translate the sketchpad drawing: (output image, status)."""
+    try:
+        drawing = H.sketch_image(sketch)
+    except Exception as e:  # noqa: BLE001
+        return None, _fail(e)
+    if drawing is None:
+        return None, "Draw a digit on the sketchpad first."
+    return _translate(model_key, drawing, _session(state))
+
+
+# ---------------------------------------------------------------------------- Train
+
+
+def train_model_changed(model: str) -> tuple:
+    """Model picked: its default data and a line about it: (data choice, status)."""
+    try:
+        spec = gan.registry.get_spec(model)
+    except Exception as e:  # noqa: BLE001
+        return gr.update(), _fail(e)
+    data = H.default_train_data(model)
+    hint = f"Default data: `{spec.data}`." if data != "folder" else f"Data: a folder, {spec.data}."
+    return data, f"**{model}**: {spec.description} {hint}"
+
+
+def train_data_changed(data: str) -> tuple:
+    """Data picked: show the folder box or the zip upload: (folder, zip)."""
+    return gr.update(visible=data == "folder"), gr.update(visible=data == "zip")
+
+
+def _int_or_none(value: Any, what: str, lo: int, hi: int) -> int | None:
+    """A whole number in [lo, hi]; empty or 0 (an empty gr.Number) -> None."""
+    if value in (None, "") or float(value) == 0:
+        return None
+    number = float(value)
+    if number != int(number) or not lo <= number <= hi:
+        raise ValueError(f"{what} must be a whole number between {lo} and {hi}, got {value}")
+    return int(number)
+
+
+def _train_data(data: str, folder: str, zip_file: Any, session: Session) -> str:
+    if data == "folder":
+        return str(H.data_folder(folder))
+    if data == "zip":
+        if not H.upload_path(zip_file):
+            raise ValueError("upload a zip of images first (or choose another data source)")
+        return str(H.safe_extract_zip(Path(H.uploaded_file(zip_file)), session.new_data_dir()))
+    if data not in {v for _, v in H.train_data_choices()}:
+        raise ValueError(f"unknown data choice {data!r}")
+    return data
+
+
+def _plot(history: list[tuple[int, dict[str, float]]]) -> pd.DataFrame | None:
+    """Losses as a long table (step, loss, value) with 'loss' a string column (a colour category).
+
+    None before the first step: Gradio 6.31's plot stops drawing lines after it was sent an empty table."""
+    rows = H.loss_rows(history)
+    if not rows["step"]:
+        return None
+    return pd.DataFrame({"step": pd.Series(rows["step"], dtype="int64"), "loss": pd.Series(rows["loss"], dtype=str),
+                         "value": pd.Series(rows["value"], dtype="float64")})
+
+
+def _grid(grid: Any) -> Any:
+    """A training sample grid, enlarged for display; no change when the event has none."""
+    return gr.update() if grid is None else H.enlarge(grid, 480)
+
+
+def _trained_updates(session: Session, value: str | None = None) -> tuple:
+    """Dropdown updates after training: Sample, Interpolate, Translate and the session's own runs."""
+    runs = [(t.label, t.key) for t in session.trained.values()]
+    return (gr.update(choices=H.model_choices("noise", session)),
+            gr.update(choices=H.model_choices("noise", session)),
+            gr.update(choices=H.model_choices("translate", session)),
+            gr.update(choices=runs, value=value if value is not None else (runs[-1][1] if runs else None)))
+
+
+def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, batch_size: float, lr: float,
+              state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+    """Train a model, streaming (session, grid, losses, progress, status, weights zip, 4 dropdowns).
+
+    Stop sets the session's stop switch: the trainer saves a checkpoint, exports the weights,
+    and the run ends here with them selectable in Sample / Interpolate / Translate for this session."""
+    from gan.train import TrainConfig, train
+
+    session = _session(state) or Session()
+
+    def view(**changes: Any) -> tuple:
+        """The outputs, unchanged (gr.update()) except those given: grid, plot, progress, status,
+        weights_zip and dropdowns (4 updates)."""
+        out = {k: changes.get(k, gr.update()) for k in ("grid", "plot", "progress", "status", "weights_zip")}
+        return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4))
+
+    if session.running:
+        yield view(status="⚠️ **A training run is already in progress in this session.** Stop it first.")
+        return
+    try:
+        gan.registry.get_spec(model)
+        total = _int_or_none(steps, "steps", 1, MAX_STEPS) or 300
+        batch = _int_or_none(batch_size, "batch size", 1, MAX_BATCH)
+        rate = None if lr in (None, "") or float(lr) == 0 else float(lr)
+        if rate is not None and not 0 < rate <= 1:
+            raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
+        dataset = _train_data(data, folder, zip_file, session)
+        run_dir = session.new_run_dir(model)
+        config = TrainConfig(model=model, data=dataset, steps=total, batch_size=batch, lr=rate, out=run_dir,
+                             classes=H.train_classes(model, data), sample_every=max(5, min(200, total // 20)),
+                             checkpoint_every=max(50, total // 4))
+        session.stop.clear()
+        session.running = True
+        H.remember_browser_session(request.session_hash if request else None, session)
+        events = train(config, stop=session.stop)
+    except Exception as e:  # noqa: BLE001 - a missing dataset, a bad zip, a wrong value
+        session.running = False
+        session.drop_data()
+        yield view(status=_fail(e, model))
+        return
+
+    history: list[tuple[int, dict[str, float]]] = []
+    started = last = time.monotonic()
+    yield view(progress=H.progress_text(0, total, {}, 0), status=f"Training **{model}** on `{data}`…",
+               plot=_plot(history))
+    try:
+        for event in events:
+            if event.losses:
+                history.append((event.step, event.losses))
+            now = time.monotonic()
+            if not event.done:
+                if event.grid is None and now - last < UI_EVERY_S:
+                    continue
+                last = now
+                yield view(grid=_grid(event.grid), plot=_plot(history),
+                           progress=H.progress_text(event.step, event.total, event.losses, now - started))
+                continue
+            # done: register the exported weights for this session only
+            entries = [session.add_trained(run_dir, folder, event.step) for folder in H.exported_weights(run_dir)]
+            own = next((t for t in entries if t.name == model), entries[0] if entries else None)
+            if own is None:
+                raise RuntimeError(f"the run ended without exported weights in {run_dir}")
+            folders = [t.weights for t in entries]
+            archive = H.zip_folder(folders[0] if len(folders) == 1 else run_dir / "weights")
+            where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
+            status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
+                      f"“{own.label}” (this session only); download them below or push them to the Hub.")
+            yield view(grid=_grid(event.grid), plot=_plot(history),
+                       progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True),
+                       status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
+    except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
+        session.stop.set()
+        for _ in events:
+            pass
+        raise
+    except Exception as e:  # noqa: BLE001 - losses not finite, out of memory, ...
+        yield view(status=_fail(e, model))
+    finally:
+        session.running = False
+        session.drop_data()  # an uploaded dataset lives only as long as its run
+
+
+def stop_training(state: Any = None) -> str:
+    """Stop this session's training run; it saves a checkpoint and exports the weights. Returns a status line."""
+    session = _session(state)
+    if session is None or not session.running:
+        return "No training run is in progress in this session."
+    session.stop.set()
+    return "Stopping… the run saves a checkpoint and exports its weights."
+
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def push_weights(run_key: str, repo_id: str, token: str, private: bool, state: Any = None) -> str:
+    """Push one of this session's trained models to the Hugging Face Hub with the user's token; a status line."""
+    session = _session(state)
+    try:
+        if session is None or not session.trained:
+            raise ValueError("train a model first: only weights trained in this session can be pushed")
+        entry = session.trained.get(run_key or "")
+        if entry is None:
+            raise ValueError("choose one of your trained models")
+        repo_id = (repo_id or "").strip()
+        if not REPO_ID.match(repo_id):
+            raise ValueError(f"the repo id must look like 'your-name/model-name', got {repo_id!r}")
+        token = (token or "").strip()
+        if not token:
+            raise ValueError("paste a Hugging Face write token (huggingface.co/settings/tokens); "
+                             "the app never uses a token of its own")
+        url = gan.weights.push_to_hub(entry.weights, repo_id, token=token, private=bool(private))
+        return f"✅ Pushed `{entry.name}` to [{repo_id}]({url})."
+    except Exception as e:  # noqa: BLE001 - a network or auth error must not leak the token
+        message = str(e).replace(token, "***") if token else str(e)
+        return _fail(ValueError(message) if isinstance(e, ValueError) else RuntimeError(message))
+
+
+def page_load(state: Any = None) -> tuple:
+    """On page load: refresh the model lists (weights may have appeared since start) and show a first sample."""
+    session = _session(state)
+    sample_key = default_model("noise")
+    return (_dropdown("noise", session, sample_key), _dropdown("noise", session, sample_key),
+            _dropdown("translate", session, default_model("translate")),
+            *_render(sample_key, 0, 1.0, 0, [], session))
+
+
+def end_session(request: gr.Request) -> None:
+    """The tab closed: stop its training run (it still saves a checkpoint); the gr.State delete
+    callback removes the session's files later."""
+    H.forget_browser_session(request.session_hash if request else None)
+
+
+# ---------------------------------------------------------------------------- the UI
+
+

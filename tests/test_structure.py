@@ -1,0 +1,117 @@
+"""The code's shape: no import cycles, no Gradio in the library, no model named outside the registry.
+
+Imports are read from the source (every import, also inside functions; not those under
+``if TYPE_CHECKING``), so a cycle that only shows at run time on some path is caught too.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import gan
+from conftest import ROOT
+from gan.models import FAMILIES
+
+PACKAGES = ("gan", "forger_app")
+
+
+def _modules() -> dict[str, Path]:
+    found = {"app": ROOT / "app.py"}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                lines.update(range(inner.lineno, (inner.end_lineno or inner.lineno) + 1))
+    return lines
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (``from gan import weights`` is an edge to gan.weights)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        skip = _type_checking_lines(tree)
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_there_are_no_import_cycles():
+    graph = import_graph()
+    assert "gan.cards" in graph["gan.train.common"] and "gan.cards" in graph["gan.evaluate"]  # the graph is read
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_library_does_not_import_gradio_or_handle_its_payloads():
+    for path in (ROOT / "gan").rglob("*.py"):
+        text = path.read_text()
+        tree = ast.parse(text)
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert "gradio" not in imported and "gradio_client" not in imported, path
+        assert "FileData" not in text and "Sketchpad" not in text, path
+
+
+def _string_constants(tree: ast.AST) -> list[ast.Constant]:
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in docstrings]
+
+
+def test_no_model_is_named_in_code_outside_the_registry():
+    names = set(gan.list_models()) - set(FAMILIES)  # "mnist-gan" is also a family's name
+    found = []
+    for module, path in _modules().items():
+        if module == "gan.registry":
+            continue
+        for const in _string_constants(ast.parse(path.read_text())):
+            if const.value in names:
+                found.append(f"{path.relative_to(ROOT)}:{const.lineno} {const.value!r}")
+    assert not found, "model names belong in gan/registry.py:\n" + "\n".join(found)
