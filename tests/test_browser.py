@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = 120_000  # state waits: generous, so that a loaded machine only makes them slower
 
 
 def chromium_path() -> str | None:
