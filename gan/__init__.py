@@ -32,10 +32,11 @@ from gan import checks, data as _data, hardware, latent, serving, weights as _we
 from gan.models import family_module
 from gan.registry import ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
+from gan.expert import Verdict, judge  # noqa: E402 - the expert uses the API below lazily
 
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
-    "generate", "slider_directions", "load_image", "to_images", "preprocess",
+    "generate", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
     "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
 

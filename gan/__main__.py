@@ -1,4 +1,4 @@
-"""The command line: python -m gan list | info | sample | interpolate | translate | import | train | push | evaluate."""
+"""The command line: python -m gan list | info | sample | interpolate | translate | judge | import | train | push | evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -92,6 +92,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    import gan
+
+    verdicts = gan.judge(args.model, list(args.images), label=args.label, weights=args.weights)
+    for path, v in zip(args.images, verdicts):
+        under = f" as {v.label}" if v.label is not None else ""
+        print(f"{Path(path).name}: P(real){under} = {v.probability:.3f} (logit {v.logit:+.2f}). {v.sentence}")
+        if args.heatmaps and v.heatmap is not None:
+            out = Path(args.heatmaps) / f"{Path(path).stem}.heatmap.png"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            v.heatmap.save(out)
+            print(f"    patch map: {out}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from gan import weights
     from gan.registry import get_spec
@@ -160,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="translated.png")
     _precision_option(s)
     s.set_defaults(func=cmd_translate)
+
+    s = sub.add_parser("judge", help="ask the model's discriminator (the expert) what it thinks of images")
+    s.add_argument("model")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--label", type=int, help="conditional models: judge under this class (default: the likeliest)")
+    s.add_argument("--weights", help="a weights folder with a discriminator.safetensors")
+    s.add_argument("--heatmaps", help="PatchGAN models: write each image's patch map into this folder")
+    s.set_defaults(func=cmd_judge)
 
     s = sub.add_parser("import", help="convert a foreign checkpoint (.pth) into a Forger weights folder")
     s.add_argument("model")

@@ -254,6 +254,14 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor,
     raise ValueError(f"unknown loss {kind!r}; use bce, hinge or lsgan")
 
 
+def belief(kind: str, logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's mean belief that its inputs are real, in [0, 1]: sigmoid of the logits for
+    'bce' and 'hinge', the prediction itself (clamped) for 'lsgan', whose targets are 0 and 1. The
+    D(real) and D(fake) curves of GAN Lab are this on real and on fake images."""
+    logits = logits.detach().float()
+    return (logits.clamp(0, 1) if kind == "lsgan" else torch.sigmoid(logits)).mean()
+
+
 def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     """The generator's loss on the discriminator's logits for its fakes (non-saturating for 'bce')."""
     fake = fake.float()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from gan.models import family_module
 from gan.registry import ModelSpec
 from gan.train.common import (
-    Export, Trainer, as_channels, d_loss, frozen, g_loss, linear_decay, normal_init, unwrap,
+    Export, Trainer, as_channels, belief, d_loss, frozen, g_loss, linear_decay, normal_init, unwrap,
 )
 
 LAMBDA_CYCLE = 10.0
@@ -133,10 +133,15 @@ class CycleGANTrainer(Trainer):
         fake_b, fake_b_labels = self.pool_b.query(fake[0], label_a)
         fake_a, fake_a_labels = self.pool_a.query(fake[1], label_b)
         with self.hw.autocast():
-            loss_a = d_loss("lsgan", self._judge(self.D_A, b, label_b), self._judge(self.D_A, fake_b, fake_b_labels))
-            loss_b = d_loss("lsgan", self._judge(self.D_B, a, label_a), self._judge(self.D_B, fake_a, fake_a_labels))
+            real_a, fake_a_logits = self._judge(self.D_A, b, label_b), self._judge(self.D_A, fake_b, fake_b_labels)
+            real_b, fake_b_logits = self._judge(self.D_B, a, label_a), self._judge(self.D_B, fake_a, fake_a_labels)
+            loss_a = d_loss("lsgan", real_a, fake_a_logits)
+            loss_b = d_loss("lsgan", real_b, fake_b_logits)
         self.update(self.opt_d, loss_a + loss_b)  # (B, 1, H', W') patches above
-        return {"D_A": loss_a, "D_B": loss_b}
+        # both experts together: their mean belief in real images, and in the fakes they were shown
+        return {"D_A": loss_a, "D_B": loss_b,
+                "D(real)": (belief("lsgan", real_a) + belief("lsgan", real_b)) / 2,
+                "D(fake)": (belief("lsgan", fake_a_logits) + belief("lsgan", fake_b_logits)) / 2}
 
     def g_step(self, batch, fake):
         a, b = batch[:2]

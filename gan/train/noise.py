@@ -35,7 +35,7 @@ from torch import nn
 from gan import latent
 from gan.models import family_module
 from gan.registry import ModelSpec
-from gan.train.common import Trainer, d_loss, frozen, g_loss, normal_init, unwrap
+from gan.train.common import Trainer, belief, d_loss, frozen, g_loss, normal_init, unwrap
 
 MODE_SEEKING = 0.1  # mnist-dcgan's MSGAN weight
 RECALIBRATION = (16, 256)  # batches x size that give an exported EMA generator its BatchNorm statistics
@@ -157,7 +157,8 @@ class NoiseTrainer(Trainer):
             fake_logits = self.discriminate(fake_images, fake_labels)
             loss = d_loss(self.config.loss, real_logits, fake_logits, real_target, fake_target)
         self.update(self.opt_d, loss, self.clip_value)
-        return {"D": loss}
+        kind = self.config.loss
+        return {"D": loss, "D(real)": belief(kind, real_logits), "D(fake)": belief(kind, fake_logits)}
 
     def g_step(self, batch, fake):
         fake_images, fake_labels, z = fake

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from gan.models import family_module
 from gan.registry import ModelSpec
-from gan.train.common import Trainer, as_channels, d_loss, frozen, g_loss, linear_decay, normal_init, unwrap
+from gan.train.common import Trainer, as_channels, belief, d_loss, frozen, g_loss, linear_decay, normal_init, unwrap
 
 LAMBDA_L1 = 100.0
 GRID_SIZE = 8  # pairs in the sample grid
@@ -56,7 +56,7 @@ class Pix2PixTrainer(Trainer):
             real_logits = self.D(torch.cat([a, b], 1))
             loss = d_loss("bce", real_logits, fake_logits)
         self.update(self.opt_d, loss)
-        return {"D": loss}
+        return {"D": loss, "D(real)": belief("bce", real_logits), "D(fake)": belief("bce", fake_logits)}
 
     def g_step(self, batch, fake_b):
         a, b = batch
