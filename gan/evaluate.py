@@ -1,64 +1,7 @@
 """How good is a model? FID / KID for RGB models, digit-classifier metrics for the digit models.
 
-Two kinds of evaluation, chosen by the model:
-
-- **Digit models** (mnist-gan, mnist-dcgan, pix2pix-sketch2digit, cyclegan-digits2mnist,
-  cyclegan-mnist2digits) are judged offline by a small digit classifier
-  (``DigitClassifier``, bundled in ``weights/digit-classifier/``) trained only on the
-  vendored MNIST "heldout" split, so it has never seen the "train" split the GANs learn
-  from, nor anything a GAN made. From its predictions and penultimate-layer features:
-
-  * ``classifier_fd``: the Fréchet distance between classifier features of generated
-    digits and of real digits, beside the same distance between two halves of real data.
-    Protocol: the real "train" split (250 digits per class) is split per class into half A
-    (the first 125 of each class) and half B (the other 125). With m = min(n, 1250), the
-    model's value is FD(first m outputs, A) and the reference is FD(first m of B, A)
-    (B ordered 0, 1, ..., 9, 0, 1, ... so any prefix is class-balanced): same sizes, so the
-    same small-sample bias on both sides.
-  * ``class_coverage``: how many digits appear: a digit counts when at least 1% of the
-    samples are classified as it with confidence >= 0.9 (so noise that the classifier
-    spreads thinly over all classes does not count as coverage); plus the histogram.
-  * ``mean_confidence``: the mean of the classifier's max softmax.
-  * ``requested_digit_accuracy`` (conditional models): the share of samples classified as
-    the digit they were generated for; every digit is requested n/10 times.
-  * ``label_kept`` (translators): the share of translated digits classified as the source
-    digit's label. pix2pix-sketch2digit translates the sketches of the "heldout" split (its
-    trainer uses the "train" sketches; the classifier saw the heldout *digits* but never
-    a sketch or a translation); cyclegan-digits2mnist translates the 1,797 UCI digits
-    (upsampled to 28x28 as in training; the UCI digits are also its training inputs: there
-    is no held-out UCI split); cyclegan-mnist2digits translates the MNIST "heldout" digits.
-    The translator's test set is ordered 0, 1, ..., 9, 0, ... so the first n are balanced, and
-    each image is preprocessed exactly as ``gan.translate`` does and translated on its own
-    (``torch.func.vmap``: pix2pix normalises with each image's statistics); outputs of another
-    size (pix2pix works at 32x32) are resized to 28x28 (bilinear, antialiased) to classify. The
-    ``input_label_accuracy`` row is the do-nothing baseline (the inputs themselves classified).
-    The outputs of mnist2digits are blocky UCI-style digits, outside the MNIST classifier's
-    domain (the bundled classifier reads under half of the real UCI digits as they are, about
-    90% framed MNIST-style): its outputs, inputs and reference are framed first (``mnist_framed``), the
-    reference is real UCI digits, it has no target, and when cyclegan-digits2mnist has
-    weights the label is also checked after the round trip back to MNIST.
-
-The generators run as loaded by ``gan.load_generator`` (eager fp32) in batches, so the metrics judge
-the weights, not the serving path (which stays within 0.5 levels of 255 of eager fp32 on average).
-
-- **RGB models** (dcgan-faces, cifar10-gan, ...) get FID and KID through torchmetrics
-  (Inception-v3 features from torch-fidelity) against a folder of real images, with a
-  real-vs-real reference (two disjoint parts of that folder). The Inception weights must be
-  cached (or downloadable); offline without a cache the metrics are skipped with a message
-  that says so, after at most a few seconds.
-
-Example::
-
-    >>> from gan.evaluate import evaluate, results_table
-    >>> result = evaluate("mnist-dcgan", n=1250)
-    >>> result["metrics"]["requested_digit_accuracy"]["value"], result["passed"]
-    >>> print(results_table(result))
-
-Command line::
-
-    python -m gan evaluate mnist-dcgan [--n N] [--seed S] [--weights PATH] [--json OUT]
-    python -m gan evaluate dcgan-faces --real data/img_align_celeba [--inception-weights FILE]
-    python -m gan evaluate --train-classifier        # rebuilds weights/digit-classifier/
+The metrics, their real-vs-real references, the test sets and the targets are explained in
+``docs/notes/evaluation.md``. ``python -m gan evaluate MODEL`` prints the table; ``evaluate`` returns it.
 """
 from __future__ import annotations
 

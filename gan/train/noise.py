@@ -1,27 +1,7 @@
-"""Noise -> image training: mnist-gan, mnist-dcgan (class-conditional), cifar10-gan, dcgan-faces.
+"""Noise -> image training: the fully connected, DCGAN, class-conditional DCGAN and Keras-book families.
 
-Recipes:
-- DCGAN-style models (dcgan, cdcgan, mnist-gan): Adam lr 2e-4, betas (0.5, 0.999), batch 64
-  (Radford et al. 2016); DCGAN init N(0, 0.02) for the convolutional ones.
-- cifar10-gan: Chollet's *Deep Learning with Python* section 8.5, as in the book's Keras code:
-  RMSprop (rho 0.9) lr 8e-4 for D and 4e-4 for G, gradient values clipped to 1.0 (Keras
-  ``clipvalue``), batch 20, 0.05 * U(0, 1) noise on D's targets, Glorot-uniform init.
-
-- mnist-dcgan adds DiffAugment (Zhao et al. 2020): D sees real and fake digits through the same
-  random translation (up to 1/8 of the size) and cutout (a half-size square). With the 2,500
-  bundled digits, D otherwise memorises the data and G collapses to one digit per class (seen at
-  800 steps: one ragged digit per row without it, ten clean ones with it). ``augment`` turns it
-  on or off for any noise model.
-
-- mnist-dcgan also adds the mode-seeking loss of MSGAN (Mao et al. 2019), weight 0.1, and a
-  minibatch standard deviation feature in D (Karras et al. 2018). Without them the conditional
-  generator ignores z: every sample of a digit looked the same (the classifier's features of one
-  digit varied about 10x less than real ones, Fréchet distance 22x the real-vs-real value). The
-  fakes of a batch come in pairs with the same label; G is penalised by weight / (mean |G(z1, y) -
-  G(z2, y)| / mean |z1 - z2|), so different latents must give different digits.
-
-Conditional models see real labels with real images and random labels with fakes; their
-sample grid has one row per class, each column one fixed latent.
+Each model's recipe (optimiser, batch, augmentation, mode-seeking loss) and the experiments that chose
+it are in ``docs/notes/noise-recipes.md``.
 """
 from __future__ import annotations
 
