@@ -102,7 +102,8 @@ def test_each_family_trains_with_finite_losses_and_exports_weights_that_reproduc
 
     assert [e.step for e in events] == [1, 2, 3, 3] and events[-1].done and not any(e.done for e in events[:-1])
     assert all(math.isfinite(v) for e in events for v in e.losses.values())
-    assert events[1].grid is not None and events[-1].grid is not None and events[0].grid is None
+    assert events[1].grid is not None and events[-1].grid is not None  # sample_every=2
+    assert events[0].grid is not None  # and a first grid at step 1, something to see at once
     for n in run.trainer.nets:  # every network learned something
         after = getattr(run.trainer, n).state_dict()
         assert any(not torch.equal(before[n][k], after[k]) for k in before[n] if after[k].is_floating_point()), n
@@ -415,3 +416,15 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_exits_130_with_the_resume_command(tmp
     assert f"interrupted; checkpoint saved to {tmp_path / 'checkpoint.pt'}" in stderr and "--resume" in stderr
     assert 2 <= load_checkpoint(tmp_path)["step"] < 100000
     assert (tmp_path / "weights" / "mnist-gan" / "model.safetensors").exists()
+
+
+def test_a_time_budget_ends_the_run_cleanly_and_grids_come_early_and_by_time(tmp_path):
+    """--minutes: the run stops when its time is up (checkpoint and export as usual); the first grid comes
+    after the first step, then at least every sample_seconds, however slow a step is."""
+    events = list(train(TrainConfig("mnist-gan", data="mnist-offline", steps=100_000, minutes=0.02, batch_size=8,
+                                    out=tmp_path, precision="fp32", sample_every=10_000, sample_seconds=0.3)))
+    done = events[-1]
+    assert done.done and 0 < done.step < 100_000 and (done.weights / "model.safetensors").exists()
+    grids = [e.step for e in events[:-1] if e.grid is not None]
+    assert grids[0] == 1 and len(grids) >= 2  # at step 1, then by time (sample_every alone would give none)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == done.step

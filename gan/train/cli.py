@@ -22,7 +22,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, out=Path(args.out) if args.out else None, resume=args.resume, sample_every=args.sample_every,
         device=args.device, precision=args.precision, loss=args.loss, ema=args.ema, classes=args.classes,
         workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every, fp16_export=args.fp16_export,
-        augment=args.augment, mode_seeking=args.mode_seeking,
+        augment=args.augment, mode_seeking=args.mode_seeking, minutes=args.minutes,
+        sample_seconds=args.sample_seconds,
     )
     if args.threads:
         import torch
@@ -109,12 +110,17 @@ def add_commands(sub: Any) -> None:
     length = s.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="training steps (default: the recipe's, 2000)")
     length.add_argument("--epochs", type=float, help="passes over the data, instead of --steps")
+    s.add_argument("--minutes", type=float,
+                   help="a time budget: stop (checkpoint, export) after this many minutes of training, or at "
+                        "--steps (the recipe's by default), whichever comes first")
     s.add_argument("--batch-size", type=int, help="default: the recipe's")
     s.add_argument("--lr", type=float, help="the generator's learning rate (default: the recipe's)")
     s.add_argument("--out", help="the run folder (default: runs/MODEL)")
     s.add_argument("--resume", action="store_true", help="continue the run in OUT exactly where it stopped")
     s.add_argument("--sample-every", type=int, default=TrainConfig.sample_every,
                    help="steps between sample grids (default: %(default)s)")
+    s.add_argument("--sample-seconds", type=float, default=TrainConfig.sample_seconds,
+                   help="also a sample grid whenever this many seconds have passed (default: %(default)s)")
     s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,
                    help="steps between checkpoints (default: %(default)s)")
     s.add_argument("--device", choices=DEVICES, default=TrainConfig.device, help="default: %(default)s")

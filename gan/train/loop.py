@@ -64,6 +64,8 @@ class TrainConfig:
     augment: bool | None = None  # noise models: DiffAugment on D's inputs; None: the recipe's (on for mnist-dcgan)
     mode_seeking: float | None = None  # conditional noise models: MSGAN weight; None: the recipe's (mnist-dcgan's)
     fp16_export: bool = False  # store the exported weights in float16 (half the size)
+    minutes: float | None = None  # a time budget: the run ends (checkpoint, export) after this much training
+    sample_seconds: float | None = 10.0  # also a sample grid when this long has passed since the last one
 
     def __post_init__(self) -> None:
         self.out = Path(self.out) if self.out is not None else Path("runs") / self.model
@@ -103,7 +105,8 @@ def trainer_class(spec: ModelSpec) -> type[Trainer]:
 
 
 # Bounds on a run's numbers: checked before anything is allocated, for new and resumed runs alike.
-BOUNDS = {"steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
+BOUNDS = {"minutes": (0.01, 100_000, False), "sample_seconds": (0.1, 100_000, False),
+          "steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
           "lr": (1e-12, 1.0, False), "sample_every": (1, 10_000_000, True), "checkpoint_every": (1, 10_000_000, True)}
 
 
@@ -353,9 +356,13 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
     config, trainer, hw = run.config, run.trainer, run.hw
     data = batches(run.dataset, config.batch_size, config.seed, run.step, hw, config.workers)
     step, losses, interrupted = run.step, {}, False
-    started = time.perf_counter()
+    started = last_grid = time.perf_counter()
+    budget = None if config.minutes is None else config.minutes * 60.0 - run.elapsed  # seconds left
     try:
         while step < run.total and not (stop is not None and stop.is_set()):
+            if budget is not None and time.perf_counter() - started >= budget:
+                log.info("time budget of %g min reached at step %d", config.minutes, step)
+                break
             batch = next(data)
             with out_of_memory_hint(config.batch_size, hw.device):
                 fake = trainer.generate(batch)  # G forward, kept for the G step
@@ -373,7 +380,13 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
                     f"the losses are not finite at step {step} ({losses}); try a lower --lr or --precision fp32. "
                     f"The last good checkpoint is {run.checkpoint_path} (if any); resume with --resume")
             grid = checkpoint = None
-            if step % config.sample_every == 0 and step < run.total:
+            now = time.perf_counter()
+            # a grid every sample_every steps, after the first step (something to see at once), and whenever
+            # sample_seconds have passed: a slow machine still shows progress every few seconds
+            due = step % config.sample_every == 0 or step == 1 or (
+                config.sample_seconds is not None and now - last_grid >= config.sample_seconds)
+            if due and step < run.total:
+                last_grid = now
                 grid = run.grid()
                 if hw.is_main:
                     run.save_grid(grid, step)
