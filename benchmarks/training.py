@@ -60,7 +60,7 @@ def trainer_step_times(model: str, batch: int, data: str, steps: int, warmup: in
     from gan.train import TrainConfig, train
 
     config = TrainConfig(model=model, data=data, steps=warmup + steps, batch_size=batch, precision=precision,
-                         device="cpu", out=out, sample_every=10**9, checkpoint_every=10**9)
+                         device="cpu", out=out, sample_every=10**9, sample_seconds=None, checkpoint_every=10**9)
     stop = threading.Event()
     times, last = [], None
     for event in train(config, stop=stop):

@@ -107,7 +107,7 @@ def trainer_class(spec: ModelSpec) -> type[Trainer]:
 # Bounds on a run's numbers: checked before anything is allocated, for new and resumed runs alike.
 BOUNDS = {"minutes": (0.01, 100_000, False), "sample_seconds": (0.1, 100_000, False),
           "steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
-          "lr": (1e-12, 1.0, False), "sample_every": (1, 10_000_000, True), "checkpoint_every": (1, 10_000_000, True)}
+          "lr": (1e-12, 1.0, False), "sample_every": (1, 10**12, True), "checkpoint_every": (1, 10**12, True)}
 
 
 def _check(config: TrainConfig) -> None:
