@@ -1,4 +1,5 @@
-"""Forger, the Gradio app: sample, interpolate, translate and train classic GANs in the browser.
+"""Forger, the Gradio app: sample, interpolate, translate and train classic GANs in the browser, and
+question their experts (the discriminators).
 
 Layout and event wiring only: every event calls a handler of ``forger_app.handlers``, which turns UI
 values into a call of the package (``gan``) and errors into a clear message; models are loaded lazily
@@ -21,12 +22,20 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     EXAMPLES,
     MAX_SEED,
     MAX_STEPS,
+    ask_expert,
     end_session,
+    expert_judge,
+    expert_judge_sketch,
+    expert_model_changed,
+    game_fake,
+    game_real,
+    game_start,
     interpolate_model_changed,
     interpolate_tab,
     page_load,
     push_weights,
     random_sample,
+    refresh_expert_models,
     reset_sliders,
     sample_grid,
     sample_image,
@@ -50,7 +59,10 @@ TRAIN_LIMIT = 1
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = """
-#sample-image img, #interp-gif img { image-rendering: pixelated; }
+#sample-image img, #interp-gif img, #expert-in img, #expert-heatmap img, #game-image img {
+  image-rendering: pixelated; }
+/* the expert's heatmap comes at the image's own size (a digit: 28x28): shown as large as its box allows */
+#expert-heatmap img { width: auto; height: 80%; object-fit: contain; }
 .slider-grid { gap: 6px 12px; }
 /* messages wrap: a long file name or error never runs off the page */
 .prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -75,7 +87,9 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
         with gr.Column(scale=3, min_width=300):
             image = gr.Image(label="Sample", type="pil", format="png", height=320, interactive=False,
                              buttons=["download", "fullscreen"], elem_id="sample-image")
-            png = gr.File(label="PNG download", elem_id="sample-png", height=60)
+            with gr.Row(equal_height=True):
+                png = gr.File(label="PNG download", elem_id="sample-png", height=60, scale=3)
+                ask = gr.Button("🕵️ Ask the expert", elem_id="ask-expert", scale=1)
     labels = H.slider_labels(noise_default)
     with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
         with gr.Row(elem_classes="slider-grid"):
@@ -102,7 +116,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                 api_name="reset_sliders", **INFER_KW)
     grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
                    api_name="variations", **INFER_KW)
-    return dict(model=model, image=image, png=png, status=status)
+    return dict(model=model, image=image, png=png, status=status, ask=ask)
 
 
 def _interpolate_tab(session: gr.State) -> gr.Dropdown:
@@ -214,11 +228,75 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                 status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs)
 
 
+def _expert_tab(session: gr.State) -> dict[str, Any]:
+    default = H.default_expert()
+    spec = gan.registry.get_spec(default) if default else None
+    gr.Markdown("The **expert** is the discriminator: the network that was trained to tell the model's real "
+                "training images from the forger's fakes. Show it an image and see how real it finds it.")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=300):
+            model = gr.Dropdown(H.expert_choices(), value=default, label="Whose expert", elem_id="expert-model",
+                                info="Models with a trained discriminator; train one in the Train tab to add it")
+            status = gr.Markdown(expert_model_changed(default)[0] if default else "", elem_id="expert-status")
+            image = gr.Image(label="Image to judge", type="filepath", image_mode=None, format="png",
+                             sources=["upload", "webcam", "clipboard"], height=280, elem_id="expert-in")
+            judge = gr.Button("Judge", variant="primary", elem_id="expert-judge")
+            sketch = gr.Sketchpad(label="…or draw a digit (judged as you draw)", type="pil", height=320,
+                                  canvas_size=(280, 280), fixed_canvas=True, layers=False,
+                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                                  visible=H.expert_has_sketchpad(spec), elem_id="expert-sketch")
+            examples = sorted(EXAMPLES.glob("*.png"))
+            if examples:
+                gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Judge)")
+        with gr.Column(min_width=300):
+            verdict = gr.Markdown("Upload or draw an image, then ask the expert.", elem_id="expert-verdict")
+            heatmap = gr.Image(label="Heatmap: the verdict of each patch (green real, red fake)", type="pil",
+                               format="png", interactive=False, height=280, elem_id="expert-heatmap",
+                               visible=bool(spec and H.expert_has_heatmap(spec)))
+            bars = gr.BarPlot(None, x="class", y="p_real", x_title="judged as", y_title="P(real)", y_lim=[0, 1],
+                              title="P(real) under each class", height=240, elem_id="expert-classes",
+                              visible=bool(spec and H.expert_classes(spec)))
+    with gr.Accordion("Fool the expert: real digit or fake? You against the expert", open=True):
+        game_default = H.default_expert(game=True)
+        game = gr.State(None)
+        with gr.Row(equal_height=True):
+            game_model = gr.Dropdown(H.expert_choices(game=True), value=game_default, label="Forger",
+                                     elem_id="game-model")
+            rounds = gr.Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
+            seed = gr.Number(0, label="Game number", info="0: a random game; a game's number replays it",
+                             precision=0, minimum=0)
+            start = gr.Button("Start a game", variant="primary", elem_id="game-start")
+        with gr.Row(equal_height=False):
+            game_image = gr.Image(label="Real or fake?", type="pil", format="png", interactive=False, height=260,
+                                  elem_id="game-image")
+            with gr.Column():
+                with gr.Row():
+                    real = gr.Button("✅ Real", elem_id="game-real")
+                    fake = gr.Button("🎭 Fake", elem_id="game-fake")
+                score = gr.Markdown("Start a game: real MNIST digits and the forger's fakes, shuffled. Say which "
+                                    "is which, then see who did better, you or the expert.", elem_id="game-score")
+
+    model.input(expert_model_changed, [model, session], [status, sketch, heatmap, bars, verdict],
+                api_name="select_expert_model", concurrency_limit=None)
+    # preprocess=False: the handler opens the upload itself (only files in Gradio's upload folder)
+    gr.on([judge.click, image.upload], expert_judge, [model, image, session], [verdict, heatmap, bars],
+          api_name="expert_judge", preprocess=False, **INFER_KW)
+    gr.on([sketch.change], expert_judge_sketch, [model, sketch, session], [verdict, heatmap, bars],
+          api_name="expert_judge_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+    start.click(game_start, [game_model, rounds, seed, session], [game, game_image, score], api_name="game_start",
+                **INFER_KW)
+    real.click(game_real, [game], [game, game_image, score], api_name="game_real", concurrency_limit=None)
+    fake.click(game_fake, [game], [game, game_image, score], api_name="game_fake", concurrency_limit=None)
+    return dict(model=model, game_model=game_model, status=status, sketch=sketch, image=image, verdict=verdict,
+                heatmap=heatmap, bars=bars)
+
+
 with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# 🎨 Forger\n*A forger network and an expert network, each trained to beat the other.* "
-                "Sample and steer classic GANs, interpolate between seeds, translate images, and train your own.")
+                "Sample and steer classic GANs, interpolate between seeds, translate images, train your own, and "
+                "ask the expert what it thinks.")
     session_state = gr.State(None, delete_callback=H.close_session)
-    with gr.Tabs():
+    with gr.Tabs() as tabs:
         with gr.Tab("Sample", id="sample"):
             sample = _sample_tab(session_state)
         with gr.Tab("Interpolate", id="interpolate"):
@@ -227,12 +305,20 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
             translate_model = _translate_tab(session_state)
         with gr.Tab("Train", id="train"):
             tr = _train_tab(session_state)
+        with gr.Tab("Expert", id="expert") as expert_tab:
+            ex = _expert_tab(session_state)
 
     tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["batch"],
                                   tr["lr"], session_state],
                       [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
                        sample["model"], interp_model, translate_model, tr["runs"]],
                       api_name="train", concurrency_id=TRAIN, concurrency_limit=TRAIN_LIMIT)
+    # the Expert tab lists the discriminators this session trained since the page opened
+    expert_tab.select(refresh_expert_models, [session_state], [ex["model"], ex["game_model"]],
+                      api_name="refresh_expert_models", concurrency_limit=None)
+    sample["ask"].click(ask_expert, [sample["model"], sample["image"], session_state],
+                        [tabs, ex["model"], ex["status"], ex["sketch"], ex["image"], ex["verdict"], ex["heatmap"],
+                         ex["bars"]], api_name="ask_expert", **INFER_KW)
     demo.load(page_load, [session_state],
               [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
               api_name="refresh_models", **INFER_KW)

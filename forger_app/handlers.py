@@ -444,6 +444,164 @@ def push_weights(run_key: str, repo_id: str, token: str, private: bool, state: A
         return _fail(ValueError(message) if isinstance(e, ValueError) else RuntimeError(message))
 
 
+# ---------------------------------------------------------------------------- Expert
+
+
+def _bars(rows: dict[str, list] | None) -> pd.DataFrame | None:
+    return None if rows is None else pd.DataFrame({"class": pd.Series(rows["class"], dtype=str),
+                                                  "p_real": pd.Series(rows["p_real"], dtype="float64")})
+
+
+def _expert_status(spec: ModelSpec, weights: Path | None) -> str:
+    if spec.task == "noise":
+        what = "It judges images like the ones the forger makes, against the real images it was trained on."
+    elif spec.family == "pix2pix":
+        what = ("It judges a pair: an image as the sketch, and the digit the forger draws from it; the heatmap "
+                "shows the verdict of each patch.")
+    else:
+        what = "It judges images of the translation's output side; the heatmap shows the verdict of each patch."
+    return f"{_status_of(spec, weights)}  \n*The expert is its discriminator.* {what}"
+
+
+def _judge(model_key: str, picture: Any, session: Session | None) -> tuple:
+    """(verdict Markdown, heatmap or None, per-class table or None) of one image; a message on errors."""
+    name = None
+    try:
+        spec, weights = H.expert_for(model_key, session)
+        name = spec.name
+        image = picture() if callable(picture) else picture
+        verdict = H.on_gpu(H.expert_verdicts, name, [image], weights=weights)[0]
+        return H.verdict_markdown(spec, verdict), verdict.heatmap, _bars(H.class_rows(spec, verdict))
+    except Exception as e:  # noqa: BLE001 - every error becomes a message
+        return _fail(e, name), None, None
+
+
+def expert_judge(model_key: str, image: Any, state: Any = None) -> tuple:
+    """The expert's verdict on an uploaded image: (verdict Markdown, heatmap or None, per-class table or None).
+
+    ``image`` is an upload's path or Gradio's file payload (the event skips Gradio's image decoding); only
+    files in Gradio's upload folder are read."""
+    def picture() -> Any:
+        if H.upload_path(image) is None:
+            raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
+        return H.open_upload(H.uploaded_file(image))
+
+    return _judge(model_key, picture, _session(state))
+
+
+def expert_judge_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
+    """The expert's verdict on the sketchpad drawing: (verdict Markdown, heatmap or None, per-class table or None)."""
+    try:
+        drawing = H.sketch_image(sketch)
+    except Exception as e:  # noqa: BLE001
+        return _fail(e), None, None
+    if drawing is None:
+        return "Draw a digit on the sketchpad first.", None, None
+    return _judge(model_key, drawing, _session(state))
+
+
+def _expert_views(spec: ModelSpec | None) -> tuple:
+    """Updates of what the Expert tab shows for a model: (sketchpad, heatmap, per-class chart)."""
+    return (gr.update(visible=H.expert_has_sketchpad(spec)),
+            gr.update(visible=spec is not None and H.expert_has_heatmap(spec), value=None),
+            gr.update(visible=spec is not None and H.expert_classes(spec) > 0, value=None))
+
+
+def expert_model_changed(model_key: str, state: Any = None) -> tuple:
+    """Model picked: (status, sketchpad, heatmap, per-class chart, verdict): what the expert judges, the
+    views it gives, and an empty verdict (the previous model's would be stale)."""
+    session = _session(state)
+    spec = None
+    try:
+        spec, weights = H.expert_for(model_key, session)
+        status = _expert_status(spec, weights)
+    except Exception as e:  # noqa: BLE001
+        status = _fail(e, _name_of(model_key, session, None))
+    return (status, *_expert_views(spec), "")
+
+
+def refresh_expert_models(state: Any = None) -> tuple:
+    """The Expert tab opened: its model lists, with the discriminators this session has trained since."""
+    session = _session(state)
+    return (gr.update(choices=H.expert_choices(session)), gr.update(choices=H.expert_choices(session, game=True)))
+
+
+def ask_expert(model_key: str, image: Any, state: Any = None) -> tuple:
+    """"Ask the expert" beside Sample's image: switch to the Expert tab with that image judged by the same
+    model's discriminator, or say why it has none.
+
+    Returns (tabs, expert model, status, sketchpad, expert image, verdict, heatmap, per-class chart)."""
+    session = _session(state)
+    switch = gr.Tabs(selected="expert")
+    keep = (gr.update(),) * 4  # model, status, sketchpad, image: as they are
+    try:
+        spec, weights = H.expert_for(model_key, session)
+        if image is None:
+            return (switch, *keep, "Make an image in the Sample tab first, then ask the expert about it.",
+                    gr.update(value=None), gr.update(value=None))
+        picture = H.shrink_enlarged(H.open_upload(image), spec.image_size)  # the forger's own pixels
+    except Exception as e:  # noqa: BLE001 - no discriminator, an unknown key, an unreadable image
+        return (switch, *keep, _fail(e, _name_of(model_key, session, None)), gr.update(value=None),
+                gr.update(value=None))
+    verdict, heat, bars = _judge(model_key, picture, session)
+    sketch, heat_view, bars_view = _expert_views(spec)
+    heat_view["value"], bars_view["value"] = heat, bars
+    return (switch, gr.update(choices=H.expert_choices(session), value=model_key), _expert_status(spec, weights),
+            sketch, H.enlarge(picture), verdict, heat_view, bars_view)
+
+
+def _game_view(game: H.ExpertGame) -> tuple:
+    """(game, image, Markdown): the next image to judge, or all of them with the score table at the end."""
+    if game.done:
+        strip = H.make_grid(game.images, columns=len(game.images))
+        return game, H.enlarge(strip, 96 * len(game.images)), H.game_markdown(game)
+    return game, H.enlarge(game.images[len(game.answers)]), H.game_markdown(game)
+
+
+def game_start(model_key: str, rounds: float, seed: Any = None, state: Any = None) -> tuple:
+    """A new game of "Fool the expert": (game, first image, Markdown). An empty or 0 seed (the game number)
+    picks a random game; the same (model, seed, rounds) is always the same game."""
+    session = _session(state)
+    name = None
+    try:
+        spec, weights = H.expert_for(model_key, session)
+        name = spec.name
+        if not (spec.task == "noise" and spec.channels == 1):
+            raise ValueError(f"{name} does not forge digits: the game mixes its fakes with real MNIST digits; "
+                             f"choose a digit model")
+        n = gan.checks.number("the number of rounds", H.GAME_ROUNDS if rounds in (None, "") else rounds,
+                              1, H.MAX_GAME_ROUNDS, integer=True)
+        seed = random.randint(1, 999_999) if seed in (None, "", 0) else gan.checks.number(
+            "the game number", seed, 1, MAX_SEED, integer=True)
+        game = H.on_gpu(H.new_game, model_key, name, seed, n, weights=weights)
+        return _game_view(game)
+    except Exception as e:  # noqa: BLE001
+        return None, None, _fail(e, name)
+
+
+def game_answer(answer: str, game: Any = None) -> tuple:
+    """The person says "real" or "fake" about the current image: (game, next image, Markdown); after the
+    last round, all the images and the score table (the person's correct answers and the expert's)."""
+    if not isinstance(game, H.ExpertGame):
+        return game, None, "Start a game first: press **Start a game**."
+    if game.done:
+        return game, gr.update(), H.game_markdown(game) + "\n\n**This game is over: start a new one.**"
+    if answer not in ("real", "fake"):
+        return game, gr.update(), _fail(ValueError(f"answer real or fake, not {answer!r}"))
+    game.answer(answer == "real")
+    return _game_view(game)
+
+
+def game_real(game: Any = None) -> tuple:
+    """The person says the current image is real: (game, next image, Markdown)."""
+    return game_answer("real", game)
+
+
+def game_fake(game: Any = None) -> tuple:
+    """The person says the current image is fake: (game, next image, Markdown)."""
+    return game_answer("fake", game)
+
+
 def page_load(state: Any = None) -> tuple:
     """On page load: refresh the model lists (weights may have appeared since start) and show a first sample."""
     session = _session(state)

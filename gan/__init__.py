@@ -243,14 +243,15 @@ def generate(name: str | ModelSpec, z: torch.Tensor, labels: torch.Tensor | None
 
 
 def _generate(spec: ModelSpec, z: torch.Tensor, labels: torch.Tensor | None, weights: str | Path | None,
-              precision: str | None) -> torch.Tensor:
+              precision: str | None, finite: bool = False) -> torch.Tensor:
+    """``generate`` with the spec looked up; ``finite``: z is known finite (seeded latents), skip that check."""
     if spec.task != "noise":
         raise ValueError(f"{spec.name!r} is a translator; use gan.translate")
     z = torch.as_tensor(z, dtype=torch.float32)
     if z.dim() != 2 or z.shape[1] != spec.latent_dim or not 1 <= z.shape[0] <= checks.MAX_IMAGES:
         raise ValueError(f"latents must be shaped (n, {spec.latent_dim}) with n from 1 to {checks.MAX_IMAGES}, "
                          f"got {tuple(z.shape)}")
-    if not torch.isfinite(z).all():
+    if not finite and not torch.isfinite(z).all():
         raise ValueError("latents must be finite numbers (no NaN or infinity)")
     return _serving_generator(spec.name, weights)(z, labels, precision=precision)
 
@@ -292,7 +293,8 @@ def sample(name: str | ModelSpec, seed: int = 0, n: int = 1, *, z: torch.Tensor 
     spec = _spec(name)
     name = spec.name
     truncation = checks.number("truncation", truncation, 0.0, checks.MAX_TRUNCATION)
-    if z is None:
+    seeded = z is None
+    if seeded:
         seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
         n = checks.number("n", n, 1, checks.MAX_IMAGES, integer=True)
         z = latent.seeded_latents(seed, n, spec.latent_dim, truncation)
@@ -307,7 +309,8 @@ def sample(name: str | ModelSpec, seed: int = 0, n: int = 1, *, z: torch.Tensor 
             dirs = slider_directions(name, weights=weights)
             e = torch.as_tensor(edits, dtype=torch.float32)[: dirs.shape[0]]
             z = z + e @ dirs[: e.shape[0]]
-    return to_images(_generate(spec, z, _labels(spec, label, z.shape[0]), weights, precision))
+    finite = seeded and not edits  # seeded latents are finite; user latents and edits are checked
+    return to_images(_generate(spec, z, _labels(spec, label, z.shape[0]), weights, precision, finite))
 
 
 def interpolate(name: str | ModelSpec, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",

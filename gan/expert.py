@@ -110,6 +110,29 @@ def _company(spec: ModelSpec, d: nn.Module, labels: torch.Tensor | None, b: int)
     return torch.stack(picks)
 
 
+@functools.lru_cache(maxsize=1)
+def _digit_reader() -> nn.Module | None:
+    """The bundled digit classifier (gan.evaluate), or None when its weights are missing."""
+    from gan import evaluate
+    from gan.weights import WeightsUnavailableError
+
+    try:
+        return evaluate.load_classifier()
+    except (WeightsUnavailableError, FileNotFoundError):
+        return None
+
+
+def _shown_digits(x: torch.Tensor) -> list[int] | None:
+    """The digit each image (B, 1, 28, 28) in [-1, 1] shows, as the bundled digit classifier reads it."""
+    from gan import evaluate
+
+    reader = _digit_reader()
+    if reader is None or x.shape[1:] != (1, 28, 28):
+        return None
+    probs, _ = evaluate.classify(reader, x)
+    return [int(i) for i in probs.argmax(1)]
+
+
 def _translate(spec: ModelSpec, x: torch.Tensor, weights: str | None) -> torch.Tensor:
     import gan
 
@@ -190,7 +213,9 @@ def judge(name: str, images: Any, *, label: int | None = None, inputs: Any = Non
         name: a model with a discriminator (``gan.load_discriminator(name, pretrained=True)``).
         images: images of the model's output domain: digits for the digit models, the translated side
             for translators.
-        label: conditional models: the class to judge under (default: the class it believes most).
+        label: conditional models: the class to judge under. Default: for experts of the ten digits, the digit
+            the image shows (read by the bundled digit classifier), which is what the expert was trained to
+            judge ("is this a real 3?"); otherwise the class under which it finds the image most real.
         inputs: Pix2Pix only: the input image of each pair (the sketch of a drawn digit); without them each
             image is taken as an input and the pair (image, its translation) is judged.
         weights: a weights folder with a discriminator.safetensors, instead of the registry's.
@@ -216,6 +241,7 @@ def judge(name: str, images: Any, *, label: int | None = None, inputs: Any = Non
             a = torch.stack([_prepare(spec, im)[0] for im in extra])
         x = torch.cat([a, x], 1)
     classes = len(spec.classes) or getattr(d, "num_classes", 0)
+    shown = _shown_digits(x) if classes == 10 and label is None and spec.family != "pix2pix" else None
     real_scores, fake_scores = _calibration(name, key)
     verdicts = []
     for i, (_, _, img) in enumerate(prepared):
@@ -228,7 +254,7 @@ def judge(name: str, images: Any, *, label: int | None = None, inputs: Any = Non
                              _company(spec, d, all_labels, classes))
             scores = _score(logits)
             per_class = [float(torch.sigmoid(torch.tensor(s))) for s in scores]
-            chosen = int(np.argmax(scores)) if label is None else int(label)
+            chosen = int(label) if label is not None else shown[i] if shown is not None else int(np.argmax(scores))
             logit = logits[chosen:chosen + 1]
         else:
             logit = _logits(d, xi, None, _company(spec, d, None, 1))

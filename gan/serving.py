@@ -351,6 +351,9 @@ class Served:
         return f"{hardware.device_label(self.device)}|torch {torch.__version__}|{self.name}|batch {shape}"
 
     def runner(self, path: str) -> Callable:
+        fn = self._built.get(path)  # built once; later calls take no lock
+        if fn is not None:
+            return fn
         with self._lock:
             if path not in self._built:
                 self._built[path] = build(path, self.eager, self.device)
@@ -444,6 +447,7 @@ class Served:
 
     def __call__(self, *inputs: Any, precision: str | None = None) -> torch.Tensor:
         """Run the model on ``inputs`` (CPU or device tensors, or None); images in [-1, 1], float32, on the CPU."""
-        inputs = tuple(None if t is None else torch.as_tensor(t).to(self.device) for t in inputs)
+        inputs = tuple(t if t is None or (isinstance(t, torch.Tensor) and t.device == self.device)
+                       else torch.as_tensor(t).to(self.device) for t in inputs)
         path = self.path_for(inputs, precision)
         return self._run(self.runner(path), inputs).cpu()

@@ -30,6 +30,8 @@ EXPECTED_API = {
     "/select_translate_model", "/translate", "/translate_sketch",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
     "/refresh_models",
+    "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert",
+    "/game_start", "/game_real", "/game_fake",
 }
 NO_EDITS = [0.0] * H.MAX_SLIDERS
 # the handlers toast their messages with gr.Warning, which outside a request is a UserWarning
@@ -285,6 +287,138 @@ def test_translate_sketch_uses_the_drawing(tmp_path, translator):
         None, "Draw a digit on the sketchpad first.")
 
 
+# ---------------------------------------------------------------------------- Expert: the discriminator, questioned
+
+
+def _drawing(tmp_path: Path, box: tuple[int, int, int, int] = (120, 40, 150, 240)) -> dict:
+    """A sketchpad value as the browser sends it: a transparent canvas with a black stroke."""
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    canvas.paste((0, 0, 0, 255), box)
+    canvas.save(tmp_path / "drawing.png")
+    return {"background": None, "layers": [], "composite": {"path": _upload(tmp_path / "drawing.png")}}
+
+
+def test_the_expert_lists_the_models_with_a_discriminator():
+    names = [v for _, v in H.expert_choices()]
+    assert names == [n for n in gan.list_models() if (gan.weights.WEIGHTS_DIR / n / "discriminator.safetensors").exists()]
+    assert "dcgan-faces" not in names and "mnist-dcgan" in names  # dcgan-faces ships without one
+    assert H.default_expert() == "mnist-dcgan"  # a conditional digit forger: the richest view
+    game = [v for _, v in H.expert_choices(game=True)]
+    assert game and all(gan.registry.get_spec(n).task == "noise" for n in game)
+
+
+def test_the_expert_judges_an_uploaded_digit():
+    digit = _upload(Path(app.EXAMPLES) / "mnist_3.png")
+    verdict, heatmap, bars = app.expert_judge("mnist-dcgan", digit, None)
+    assert "P(real)" in verdict and "more real than" in verdict and "⚠️" not in verdict
+    assert "judged as a **3**" in verdict  # the class the digit shows (gan.judge's own default is rarely it)
+    assert heatmap is None  # not a PatchGAN
+    assert list(bars["class"]) == [str(i) for i in range(10)] and bars["p_real"].between(0, 1).all()
+    expected = gan.judge("mnist-dcgan", Image.open(digit), label=3)[0]
+    assert f"P(real) = {100 * expected.probability:.0f}%" in verdict and expected.sentence in verdict
+    verdict, heatmap, bars = app.expert_judge("mnist-gan", {"path": digit, "meta": {}}, None)  # Gradio's payload
+    assert "more real than" in verdict and heatmap is None and bars is None  # unconditional: no chart
+
+
+def test_a_patchgan_expert_gives_a_heatmap_of_the_uploads_size(tmp_path):
+    wide = Image.open(Path(app.EXAMPLES) / "sketch_2.png").convert("L").resize((90, 60))
+    wide.save(tmp_path / "wide.png")
+    for model, path in (("pix2pix-sketch2digit", tmp_path / "wide.png"),
+                        ("cyclegan-digits2mnist", Path(app.EXAMPLES) / "mnist_8.png")):
+        verdict, heatmap, bars = app.expert_judge(model, _upload(path), None)
+        assert "P(real)" in verdict and "heatmap" in verdict, verdict
+        assert heatmap is not None and heatmap.size == Image.open(path).size and heatmap.mode == "RGB"
+    assert "judges a pair" in app.expert_judge("pix2pix-sketch2digit", _upload(tmp_path / "wide.png"), None)[0]
+    assert len(bars) == 10  # CycleGAN's expert here is conditioned on the digit
+
+
+def test_the_expert_judges_a_drawing(tmp_path):
+    verdict, heatmap, bars = app.expert_judge_sketch("mnist-dcgan", _drawing(tmp_path), None)
+    assert "P(real)" in verdict and bars is not None, verdict
+    verdict, heatmap, _ = app.expert_judge_sketch("pix2pix-sketch2digit", _drawing(tmp_path), None)
+    assert heatmap is not None and heatmap.size == (280, 280)
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(tmp_path / "blank.png")
+    assert app.expert_judge_sketch("mnist-dcgan", {"composite": {"path": _upload(tmp_path / "blank.png")}},
+                                   None) == ("Draw a digit on the sketchpad first.", None, None)
+
+
+def test_a_model_without_a_discriminator_says_so_plainly(tmp_path):
+    digit = _upload(Path(app.EXAMPLES) / "mnist_3.png")
+    verdict, heatmap, bars = app.expert_judge("dcgan-faces", digit, None)
+    assert heatmap is None and bars is None
+    assert "dcgan-faces ships without a discriminator" in verdict and "no real images" in verdict
+    assert "Train tab" in verdict and "Traceback" not in verdict and "Weights not available" not in verdict
+    assert str(gan.weights.WEIGHTS_DIR) not in verdict  # no server path
+    status, sketch, *_ = app.expert_model_changed("dcgan-faces", None)
+    assert "ships without a discriminator" in status
+    # asked from the Sample tab (dcgan-faces is its featured model): the Expert tab opens and says so
+    image, _, _ = app.sample_image("dcgan-faces", 1, 1.0, None, *NO_EDITS, None)
+    tabs, model, *_, verdict, heatmap, bars = app.ask_expert("dcgan-faces", image, None)
+    assert tabs.selected == "expert" and model == {"__type__": "update"}
+    assert "ships without a discriminator" in verdict and heatmap["value"] is None
+
+
+def test_the_expert_reads_only_uploads():
+    for path in ("/etc/hostname", str(Path(app.EXAMPLES) / "mnist_3.png"), {"path": "/etc/passwd"}):
+        verdict, heatmap, bars = app.expert_judge("mnist-gan", path, None)
+        assert heatmap is None and "not uploaded" in verdict, verdict
+        assert "hostname" not in verdict and "passwd" not in verdict and "mnist_3" not in verdict
+    assert "no image" in app.expert_judge("mnist-gan", None, None)[0]
+    assert "unknown model" in app.expert_judge("mnist-gam", _upload(Path(app.EXAMPLES) / "mnist_3.png"), None)[0]
+
+
+def test_the_expert_model_shows_its_views():
+    status, sketch, heatmap, bars, verdict = app.expert_model_changed("pix2pix-sketch2digit", None)
+    assert "discriminator" in status and sketch["visible"] and heatmap["visible"] and not bars["visible"]
+    assert verdict == ""  # the previous model's verdict is cleared
+    status, sketch, heatmap, bars, verdict = app.expert_model_changed("mnist-dcgan", None)
+    assert sketch["visible"] and not heatmap["visible"] and bars["visible"]
+
+
+def test_ask_the_expert_judges_the_sample_image_with_the_same_model():
+    image, _, _ = app.sample_image("mnist-dcgan", 5, 1.0, 7, *NO_EDITS, None)
+    tabs, model, status, sketch, shown, verdict, heatmap, bars = app.ask_expert("mnist-dcgan", image, None)
+    assert tabs.selected == "expert" and model["value"] == "mnist-dcgan" and "mnist-dcgan" in status
+    assert "P(real)" in verdict and "more real than" in verdict and bars["visible"] and not heatmap["visible"]
+    # the displayed (enlarged) image is judged as the forger's own 28x28 pixels
+    own = gan.sample("mnist-dcgan", seed=5, label=7)[0]
+    expected = H.expert_verdicts("mnist-dcgan", [own])[0]
+    assert f"P(real) = {100 * expected.probability:.0f}%" in verdict and expected.sentence in verdict
+    assert app.ask_expert("mnist-dcgan", None, None)[5].startswith("Make an image")
+
+
+def test_fool_the_expert_five_rounds_end_with_both_scores():
+    game, image, text = app.game_start("mnist-dcgan", 5, 11, None)
+    assert "Round 1 of 5" in text and image.size[0] >= H.DISPLAY_SIDE - 4
+    again = app.game_start("mnist-dcgan", 5, 11, None)[0]  # the same game for the same seed
+    assert again.real == game.real and again.expert_p == game.expert_p
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again.images, game.images))
+    assert 1 <= sum(game.real) <= 4  # a mix: real held-out digits and the forger's fakes
+    other = app.game_start("mnist-dcgan", 5, 12, None)[0]
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(other.images, game.images))
+    answers = [truth if i < 3 else not truth for i, truth in enumerate(game.real)]  # right 3 times, then wrong
+    for i, real in enumerate(answers):
+        assert f"Round {i + 1} of 5" in text
+        game, image, text = (app.game_real if real else app.game_fake)(game)
+    expert = sum((p >= 0.5) == truth for p, truth in zip(game.expert_p, game.real))  # the stated rule
+    assert game.done and game.score() == (3, expert)
+    assert f"You: 3 / 5 · Expert: {expert} / 5" in text and text.count("✅") == 3 + expert
+    assert "at least a 50% chance" in text  # the rule is stated
+    assert image.width > 4 * image.height  # all five images, in order, beside the table
+    game, image, text = app.game_real(game)  # one answer too many
+    assert "over" in text and game.score() == (3, expert)
+    assert "Start a game first" in app.game_fake(None)[2]
+
+
+def test_the_game_refuses_what_it_cannot_play():
+    assert "does not forge digits" in app.game_start("pix2pix-sketch2digit", 5, 1, None)[2]
+    assert "ships without a discriminator" in app.game_start("dcgan-faces", 5, 1, None)[2]
+    assert "rounds" in app.game_start("mnist-gan", 500, 1, None)[2]
+    assert "game number" in app.game_start("mnist-gan", 5, -1, None)[2]
+    game, _, text = app.game_start("mnist-gan", 3, None, None)  # no seed: a random game
+    assert game.rounds == 3 and "Round 1 of 3" in text
+
+
 # ---------------------------------------------------------------------------- zips
 
 
@@ -530,6 +664,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     # Sample
     status, digit, *rest = call("/select_sample_model", "mnist-dcgan", 0, 1.0)
     assert len(rest) == H.MAX_SLIDERS + 2
+    dcgan_png = rest[-1]  # asked about in the Expert tab below
     image, png, status = call("/sample", "dcgan-faces", 3, 1.0, 0, *NO_EDITS)
     before = Image.open(png).copy()
     image, png, status = call("/sample_live", "dcgan-faces", 3, 1.0, 0, 2.5, *NO_EDITS[1:])
@@ -583,6 +718,29 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     assert png is not None, status
     assert "write token" in call("/push_to_hub", run_key, "me/model", "", False)
     sample_dd, interp_dd, translate_dd, image, png, status = call("/refresh_models")
+    # Expert: its model lists now hold the discriminator this session trained
+    expert_dd, game_dd = call("/refresh_expert_models")
+    assert run_key in [v for _, v in expert_dd["choices"]] and run_key in [v for _, v in game_dd["choices"]]
+    assert "dcgan-faces" not in [v for _, v in expert_dd["choices"]]
+    status, sketch, heatmap, bars, verdict = call("/select_expert_model", "cyclegan-digits2mnist")
+    assert "discriminator" in status and heatmap["visible"] and verdict == ""
+    digit = handle_file(str(app.EXAMPLES / "mnist_3.png"))
+    verdict, heatmap, bars = call("/expert_judge", "cyclegan-digits2mnist", digit)
+    assert "more real than" in verdict and Image.open(heatmap).size == (28, 28) and bars is not None
+    verdict, heatmap, bars = call("/expert_judge", run_key, digit)  # the expert trained in this session
+    assert "P(real)" in verdict and heatmap is None, verdict
+    verdict, heatmap, bars = call("/expert_judge", "dcgan-faces", digit)
+    assert "ships without a discriminator" in verdict
+    verdict, heatmap, bars = call("/expert_judge_sketch", "mnist-dcgan", {
+        "background": None, "layers": [], "composite": handle_file(str(app.EXAMPLES / "sketch_7.png"))})
+    assert "P(real)" in verdict and bars is not None
+    model, status, sketch, shown, verdict, heatmap, bars = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
+    assert model["value"] == "mnist-dcgan" and "P(real)" in verdict and Path(shown).exists()
+    image, text = call("/game_start", "mnist-gan", 5, 3)
+    assert "Round 1 of 5" in text
+    for i in range(5):
+        image, text = call("/game_real" if i % 2 else "/game_fake")
+    assert "You: " in text and "Expert: " in text and text.count("| fake |") + text.count("| real |") == 5
     # a second user (another client, another session) cannot use the first one's trained model
     other = Client(server, verbose=False)
     try:

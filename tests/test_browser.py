@@ -1,9 +1,10 @@
 """The app in a real headless Chromium (Playwright, sync API): drag a latent slider and see the
-image change, interpolate, upload an image to Translate, start and stop a short training run.
+image change, interpolate, upload an image to Translate, ask the expert (an upload, a drawing, the Sample
+image) and play "Fool the expert", start and stop a short training run.
 
 Skipped, with the reason, only when no Chromium is present and CI is unset; under CI=true a
 missing browser fails the test. ``python tests/test_browser.py --screenshots`` writes the
-screenshots of the four tabs to docs/screenshots/.
+screenshots of the five tabs to docs/screenshots/.
 """
 from __future__ import annotations
 
@@ -186,6 +187,69 @@ def test_uploading_or_drawing_an_image_to_translate(page):
         expect(status).to_contain_text("Sources tried", timeout=TIMEOUT_MS)
 
 
+def test_ask_the_expert_beside_the_sample_image(page):
+    from playwright.sync_api import expect
+
+    verdict = page.locator("#expert-verdict")
+    expert_tab = page.get_by_role("tab", name="Expert", exact=True)
+    _open_tab(page, "Sample")
+    # the featured sample model ships without a discriminator: the Expert tab opens and says so
+    page.locator("#ask-expert").click()
+    expect(expert_tab).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("ships without a discriminator", timeout=TIMEOUT_MS)
+    # a digit model's own image: judged by its own expert
+    _open_tab(page, "Sample")
+    before = _src(page, "#sample-image img")
+    _select(page, "sample-model", "mnist-dcgan")
+    _wait_src_change(page, "#sample-image img", before)
+    page.locator("#ask-expert").click()
+    expect(expert_tab).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("more real than", timeout=TIMEOUT_MS)
+    assert page.locator("#expert-model input").input_value() == "mnist-dcgan"
+    page.locator("#expert-in img").wait_for()  # the image asked about is shown
+    _close_toasts(page)
+
+
+def test_the_expert_judges_an_upload_and_a_drawing(page):
+    from playwright.sync_api import expect
+
+    verdict = page.locator("#expert-verdict")
+    _open_tab(page, "Expert")
+    _select(page, "expert-model", "mnist-gan")
+    _select(page, "expert-model", "mnist-dcgan")
+    expect(verdict).not_to_contain_text("P(real)", timeout=TIMEOUT_MS)  # a new model clears the last verdict
+    page.locator("#expert-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
+    expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("more real than", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("judged as a 3", timeout=TIMEOUT_MS)
+    expect(page.locator("#expert-classes")).to_be_visible(timeout=TIMEOUT_MS)  # P(real) under each digit
+    # a PatchGAN expert, on a drawing: its verdict comes with a heatmap
+    _select(page, "expert-model", "pix2pix-sketch2digit")
+    expect(verdict).not_to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    expect(page.locator("#expert-sketch")).to_be_visible(timeout=TIMEOUT_MS)
+    _draw_stroke(page, "expert-sketch")
+    expect(verdict).to_contain_text("judges a pair", timeout=TIMEOUT_MS)
+    expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    page.locator("#expert-heatmap img").wait_for()
+
+
+def test_fool_the_expert_five_rounds(page):
+    from playwright.sync_api import expect
+
+    _open_tab(page, "Expert")
+    score = page.locator("#game-score")
+    page.locator("#game-start").click()
+    for i in range(1, 6):
+        expect(score).to_contain_text(f"Round {i} of 5", timeout=TIMEOUT_MS)
+        page.locator("#game-image img").wait_for()
+        page.locator("#game-real" if i % 2 else "#game-fake").click()
+    expect(score).to_contain_text("You: ", timeout=TIMEOUT_MS)
+    expect(score).to_contain_text("Expert: ", timeout=TIMEOUT_MS)
+    # one row per image: the truth, your answer, the expert's
+    expect(score.locator("table tbody tr")).to_have_count(5, timeout=TIMEOUT_MS)
+
+
 def test_start_and_stop_a_training_run(page):
     _open_tab(page, "Train")
     page.locator("#train-steps input").fill("5000")
@@ -209,8 +273,27 @@ def test_start_and_stop_a_training_run(page):
 # ---------------------------------------------------------------------------- screenshots
 
 
+def expert_screenshot(page, path: Path) -> Path:
+    """The Expert tab: a digit judged (its verdict and the per-digit chart) and a game played to its score."""
+    from playwright.sync_api import expect
+
+    _open_tab(page, "Expert")
+    page.locator("#expert-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
+    expect(page.locator("#expert-verdict")).to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    page.locator("#game-start").click()
+    score = page.locator("#game-score")
+    for i in range(1, 6):
+        expect(score).to_contain_text(f"Round {i} of 5", timeout=TIMEOUT_MS)
+        page.locator("#game-real" if i % 2 else "#game-fake").click()
+    expect(score).to_contain_text("You: ", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    _close_toasts(page)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
 def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
-    """Screenshots of the four tabs, each in a useful state, into ``out``."""
+    """Screenshots of the five tabs, each in a useful state, into ``out``."""
     from playwright.sync_api import sync_playwright
 
     import app
@@ -256,6 +339,8 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             _close_toasts(page)
             written.append(out / "translate.png")
             page.screenshot(path=str(written[-1]), full_page=True)
+
+            written.append(expert_screenshot(page, out / "expert.png"))
 
             _open_tab(page, "Train")
             page.locator("#train-steps input").fill("400")
