@@ -39,6 +39,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     reset_sliders,
     sample_grid,
     sample_image,
+    sample_live,
     sample_model_changed,
     stop_training,
     train_data_changed,
@@ -63,6 +64,8 @@ CSS = """
   image-rendering: pixelated; }
 /* the expert's heatmap comes at the image's own size (a digit: 28x28): shown as large as its box allows */
 #expert-heatmap img { width: auto; height: 80%; object-fit: contain; }
+/* while a slider is dragged the sample comes at the model's own size (28x28...): shown the same size as after */
+#sample-image img { width: auto; height: 100%; object-fit: contain; }
 .slider-grid { gap: 6px 12px; }
 /* messages wrap: a long file name or error never runs off the page */
 .prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -107,8 +110,12 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                 api_name="select_sample_model", **INFER_KW)
     gr.on([seed.input, seed.submit, digit.input], sample_image, [model, seed, truncation, digit, *sliders, session],
           [image, png, status], api_name="sample", trigger_mode="always_last", **INFER_KW)
-    gr.on([s.input for s in [truncation, *sliders]], sample_image,
-          [model, seed, truncation, digit, *sliders, session], [image, png, status], api_name="sample_live",
+    # while dragging: the image alone, the fastest round trip; on release: the image, its PNG and the status
+    gr.on([s.input for s in [truncation, *sliders]], sample_live,
+          [model, seed, truncation, digit, *sliders, session], [image], api_name="sample_live",
+          trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+    gr.on([s.release for s in [truncation, *sliders]], sample_image,
+          [model, seed, truncation, digit, *sliders, session], [image, png, status], api_name="sample_settled",
           trigger_mode="always_last", show_progress="hidden", **INFER_KW)
     rand.click(random_sample, [model, truncation, digit, *sliders, session], [seed, image, png, status],
                api_name="random_seed", **INFER_KW)

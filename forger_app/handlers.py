@@ -115,8 +115,11 @@ def slider_updates(name: str | None) -> list[dict]:
 
 
 def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: list[float],
-            session: Session | None, n: int = 1) -> tuple[Any, Any, str]:
-    """(display image, PNG path, status) for the Sample tab; a message instead of an image on errors."""
+            session: Session | None, n: int = 1, live: bool = False) -> tuple[Any, Any, str]:
+    """(display image, PNG path, status) for the Sample tab; a message instead of an image on errors.
+
+    ``live`` (a slider being dragged): the image only, at the model's own size (the page enlarges it with
+    pixelated rendering); the PNG download and the status follow when the slider is released."""
     name = None
     try:
         spec, weights = H.resolve_spec(model_key, session, "noise")  # the one registry lookup of a slider move
@@ -126,6 +129,8 @@ def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: l
         images = H.render_sample(spec, seed, truncation=float(truncation), label=label, edits=edits,
                                  weights=weights, n=n)
         picture = images[0] if n == 1 else H.make_grid(images)
+        if live:
+            return picture, None, ""
         shown = H.enlarge(picture, H.DISPLAY_SIDE if n == 1 else 2 * H.DISPLAY_SIDE)
         return shown, str(H.save_png(picture)), _status_of(spec, weights)
     except Exception as e:  # noqa: BLE001 - every error becomes a message
@@ -149,6 +154,16 @@ def sample_image(model_key: str, seed: float, truncation: float, digit: Any, *sl
     """The image of (model, seed, truncation, digit, slider values): (image, PNG path, status)."""
     *edits, state = sliders_and_state
     return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state))
+
+
+@named_sliders
+def sample_live(model_key: str, seed: float, truncation: float, digit: Any, *sliders_and_state: Any) -> Any:
+    """While a slider is dragged: the image alone, as fast as it can come (a message goes to the status
+    on the release event, which also refreshes the PNG download)."""
+    *edits, state = sliders_and_state
+    image, _, status = _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state),
+                               live=True)
+    return image if image is not None else gr.update()
 
 
 @named_sliders

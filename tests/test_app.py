@@ -25,7 +25,7 @@ from forger_app import helpers as H
 from forger_app.helpers import Session, UnsafeZipError
 
 EXPECTED_API = {
-    "/select_sample_model", "/sample", "/sample_live", "/random_seed", "/reset_sliders", "/variations",
+    "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
     "/select_interpolate_model", "/interpolate",
     "/select_translate_model", "/translate", "/translate_sketch",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
@@ -667,8 +667,11 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     dcgan_png = rest[-1]  # asked about in the Expert tab below
     image, png, status = call("/sample", "dcgan-faces", 3, 1.0, 0, *NO_EDITS)
     before = Image.open(png).copy()
-    image, png, status = call("/sample_live", "dcgan-faces", 3, 1.0, 0, 2.5, *NO_EDITS[1:])
-    assert np.abs(np.asarray(Image.open(png), np.int16) - np.asarray(before, np.int16)).mean() > 1
+    live = call("/sample_live", "dcgan-faces", 3, 1.0, 0, 2.5, *NO_EDITS[1:])  # while dragging: the image alone
+    assert Image.open(live).size == (64, 64)  # at the model's own size; the page enlarges it
+    assert np.abs(np.asarray(Image.open(live), np.int16) - np.asarray(before, np.int16)).mean() > 1
+    image, png, status = call("/sample_settled", "dcgan-faces", 3, 1.0, 0, 2.5, *NO_EDITS[1:])  # released
+    assert np.asarray(Image.open(png), np.int16).tolist() == np.asarray(Image.open(live), np.int16).tolist()
     seed, image, png, status = call("/random_seed", "dcgan-faces", 1.0, 0, *NO_EDITS)
     assert isinstance(seed, (int, float)) and Path(png).exists()
     out = call("/reset_sliders", "dcgan-faces", 3, 1.0, 0)
@@ -714,7 +717,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd = job.result(timeout=120)
     run_key = runs_dd["value"] if isinstance(runs_dd, dict) else runs_dd
     assert "stopped at step" in status and run_key.startswith("run:") and Path(weights_zip).exists()
-    image, png, status = call("/sample_live", run_key, 0, 1.0, 0, *NO_EDITS)
+    image, png, status = call("/sample_settled", run_key, 0, 1.0, 0, *NO_EDITS)
     assert png is not None, status
     assert "write token" in call("/push_to_hub", run_key, "me/model", "", False)
     sample_dd, interp_dd, translate_dd, image, png, status = call("/refresh_models")
@@ -744,7 +747,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     # a second user (another client, another session) cannot use the first one's trained model
     other = Client(server, verbose=False)
     try:
-        result = other.predict(run_key, 0, 1.0, 0, *NO_EDITS, api_name="/sample_live")
+        result = other.predict(run_key, 0, 1.0, 0, *NO_EDITS, api_name="/sample_settled")
         assert result[1] is None and "other sessions" in result[2]
     except Exception as e:  # Gradio itself refuses a value that is not among this session's choices
         assert "not in the list of choices" in str(e) or "other sessions" in str(e)
