@@ -250,6 +250,7 @@ def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
         name, weights = H.resolve_model(model_key, session, "translate")
         if image is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
+        gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
         picture = H.open_upload(image)
         out = H.on_gpu(gan.translate, name, picture, weights=weights)
         return H.enlarge(out), _status_for(model_key, session, "translate")

@@ -186,6 +186,15 @@ def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
         return served
 
 
+def raise_if_failing(name: str, weights: str | Path | None = None) -> None:
+    """Raise at once the error of a model whose weights recently failed to load (its backoff has not
+    ended), so a caller can refuse before any work (decoding an upload); otherwise do nothing."""
+    with _served_lock:
+        failed = _failed.get((name, None if weights is None else str(weights)))
+    if failed is not None and time.monotonic() < failed[0]:
+        raise WeightsUnavailableError(failed[2])
+
+
 def is_served(name: str, weights: str | Path | None = None) -> bool:
     """Whether ``name`` (with these weights) is loaded and served in this process: nothing is probed."""
     return (name, None if weights is None else str(weights)) in _served

@@ -221,6 +221,9 @@ def test_a_model_that_failed_to_load_is_not_tried_again_until_its_backoff_ends(f
         with pytest.raises(WeightsUnavailableError):
             gan.sample("dcgan-faces")
     assert calls == ["dcgan-faces"]
+    with pytest.raises(WeightsUnavailableError):  # callers can refuse before doing any work
+        gan.raise_if_failing("dcgan-faces")
+    gan.raise_if_failing("mnist-gan")  # no recent failure: nothing happens
     key = ("dcgan-faces", None)
     first_wait = gan._failed[key][0] - time.monotonic()
     assert 0 < first_wait <= gan.FAILURE_BACKOFF_S[0]
