@@ -210,6 +210,9 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                             height=320, elem_id="train-grid")
             plot = gr.LinePlot(None, x="step", y="value",
                                color="loss", title="Losses", height=260, elem_id="train-plot")
+            # GAN Lab's two curves: how real the expert (D) finds the real and the fake images of each step
+            expert_plot = gr.LinePlot(None, x="step", y="value", color="loss", y_lim=[0, 1], height=220,
+                                      title="The expert: D(real) and D(fake)", elem_id="train-expert-plot")
     with gr.Accordion("Your trained models (this session only)", open=True):
         with gr.Row():
             runs = gr.Dropdown([], value=None, label="Trained model", elem_id="train-runs")
@@ -232,7 +235,8 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
     # a new trained model (or another one picked) makes the last push message stale: clear it in the browser
     runs.change(None, None, [push_status], js="() => ''")
     return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, batch=batch, lr=lr, start=start,
-                status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs)
+                status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs,
+                expert_plot=expert_plot)
 
 
 def _expert_tab(session: gr.State) -> dict[str, Any]:
@@ -318,7 +322,7 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["batch"],
                                   tr["lr"], session_state],
                       [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
-                       sample["model"], interp_model, translate_model, tr["runs"]],
+                       sample["model"], interp_model, translate_model, tr["runs"], tr["expert_plot"]],
                       api_name="train", concurrency_id=TRAIN, concurrency_limit=TRAIN_LIMIT)
     # the Expert tab lists the discriminators this session trained since the page opened
     expert_tab.select(refresh_expert_models, [session_state], [ex["model"], ex["game_model"]],

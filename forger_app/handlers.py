@@ -318,11 +318,16 @@ def _train_data(data: str, folder: str, zip_file: Any, session: Session) -> str:
     return data
 
 
-def _plot(history: list[tuple[int, dict[str, float]]]) -> pd.DataFrame | None:
-    """Losses as a long table (step, loss, value) with 'loss' a string column (a colour category).
+EXPERT_CURVES = ("D(real)", "D(fake)")  # the trainers' expert beliefs: plotted apart from the losses
+
+
+def _plot(history: list[tuple[int, dict[str, float]]], expert: bool = False) -> pd.DataFrame | None:
+    """Losses (or, with ``expert``, D(real) and D(fake)) as a long table (step, loss, value) with 'loss' a
+    string column (a colour category).
 
     None before the first step: Gradio 6.31's plot stops drawing lines after it was sent an empty table."""
-    rows = H.loss_rows(history)
+    rows = H.loss_rows([(step, {k: v for k, v in values.items() if (k in EXPERT_CURVES) == expert})
+                        for step, values in history])
     if not rows["step"]:
         return None
     return pd.DataFrame({"step": pd.Series(rows["step"], dtype="int64"), "loss": pd.Series(rows["loss"], dtype=str),
@@ -355,9 +360,10 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
 
     def view(**changes: Any) -> tuple:
         """The outputs, unchanged (gr.update()) except those given: grid, plot, progress, status,
-        weights_zip and dropdowns (4 updates)."""
+        weights_zip, dropdowns (4 updates) and the expert's plot (D(real), D(fake))."""
         out = {k: changes.get(k, gr.update()) for k in ("grid", "plot", "progress", "status", "weights_zip")}
-        return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4))
+        return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4),
+                changes.get("expert_plot", gr.update()))
 
     if session.running:
         yield view(status="⚠️ **A training run is already in progress in this session.** Stop it first.")
@@ -387,7 +393,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
     history: list[tuple[int, dict[str, float]]] = []
     started = last = time.monotonic()
     yield view(progress=H.progress_text(0, total, {}, 0), status=f"Training **{model}** on `{data}`…",
-               plot=_plot(history))
+               plot=_plot(history), expert_plot=_plot(history, expert=True))
     try:
         for event in events:
             if event.losses:
@@ -397,7 +403,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
                 if event.grid is None and now - last < UI_EVERY_S:
                     continue
                 last = now
-                yield view(grid=_grid(event.grid), plot=_plot(history),
+                yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
                            progress=H.progress_text(event.step, event.total, event.losses, now - started))
                 continue
             # done: register the exported weights for this session only
@@ -410,7 +416,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
             where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
                       f"“{own.label}” (this session only); download them below or push them to the Hub.")
-            yield view(grid=_grid(event.grid), plot=_plot(history),
+            yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
                        progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True),
                        status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
     except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end

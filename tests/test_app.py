@@ -546,7 +546,9 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
 
     last = _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, 16, None, session), stop_now)
     assert stopped and stopped[0].startswith("Stopping")
-    state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd = last
+    state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot = last
+    assert set(expert_plot["loss"]) == {"D(real)", "D(fake)"} and not set(plot["loss"]) & {"D(real)", "D(fake)"}
+    assert expert_plot["value"].between(0, 1).all()
     assert state is session and "✅" in status and "stopped at step" in status
     assert not session.running
     entry = next(iter(session.trained.values()))
@@ -714,7 +716,8 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
                                                   for o in job.outputs()):
         time.sleep(0.2)
     assert call("/stop_training").startswith("Stopping")
-    grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd = job.result(timeout=120)
+    grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot = \
+        job.result(timeout=120)
     run_key = runs_dd["value"] if isinstance(runs_dd, dict) else runs_dd
     assert "stopped at step" in status and run_key.startswith("run:") and Path(weights_zip).exists()
     image, png, status = call("/sample_settled", run_key, 0, 1.0, 0, *NO_EDITS)

@@ -259,6 +259,8 @@ def test_start_and_stop_a_training_run(page):
         "() => /step [1-9][0-9]* \\/ 5000/.test(document.querySelector('#train-progress')?.innerText || '')",
         timeout=TIMEOUT_MS)
     page.locator("#train-grid img").wait_for()
+    # the expert's two curves are drawn live, beside the losses
+    page.locator("#train-expert-plot canvas, #train-expert-plot svg").first.wait_for()
     page.locator("#train-stop").click()
     page.locator("#train-status", has_text="stopped at step").wait_for()
     page.locator("#train-weights-zip a").first.wait_for()
