@@ -23,6 +23,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     MAX_SEED,
     MAX_STEPS,
     ask_expert,
+    ask_expert_translation,
     end_session,
     expert_judge,
     expert_judge_sketch,
@@ -173,6 +174,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
         with gr.Column(min_width=300):
             out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
                            buttons=["download", "fullscreen"], elem_id="translate-out")
+            ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
 
     model.input(translate_model_changed, [model, session], [status, sketch, out],
                 api_name="select_translate_model", concurrency_limit=None)
@@ -183,7 +185,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
     # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed
     gr.on([sketch.change], translate_sketch, [model, sketch, session], [out, status],
           api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
-    return model
+    return dict(model=model, image=image, sketch=sketch, out=out, ask=ask)
 
 
 def _train_tab(session: gr.State) -> dict[str, Any]:
@@ -313,7 +315,8 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
         with gr.Tab("Interpolate", id="interpolate"):
             interp_model = _interpolate_tab(session_state)
         with gr.Tab("Translate", id="translate"):
-            translate_model = _translate_tab(session_state)
+            tl = _translate_tab(session_state)
+            translate_model = tl["model"]
         with gr.Tab("Train", id="train"):
             tr = _train_tab(session_state)
         with gr.Tab("Expert", id="expert") as expert_tab:
@@ -330,6 +333,9 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     sample["ask"].click(ask_expert, [sample["model"], sample["image"], session_state],
                         [tabs, ex["model"], ex["status"], ex["sketch"], ex["image"], ex["verdict"], ex["heatmap"],
                          ex["bars"]], api_name="ask_expert", **INFER_KW)
+    tl["ask"].click(ask_expert_translation, [tl["model"], tl["image"], tl["sketch"], tl["out"], session_state],
+                    [tabs, ex["model"], ex["status"], ex["sketch"], ex["image"], ex["verdict"], ex["heatmap"],
+                     ex["bars"]], api_name="ask_expert_translation", **INFER_KW)
     demo.load(page_load, [session_state],
               [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
               api_name="refresh_models", **INFER_KW)

@@ -572,6 +572,27 @@ def ask_expert(model_key: str, image: Any, state: Any = None) -> tuple:
             sketch, H.enlarge(picture), verdict, heat_view, bars_view)
 
 
+def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, state: Any = None) -> tuple:
+    """"Ask the expert" beside Translate's output. A CycleGAN's expert judges the translation itself; a Pix2Pix
+    expert judges a pair (input, its translation), so it is given the input (the upload, else the drawing) and
+    pairs it with its translation, the output shown. Returns what ``ask_expert`` returns."""
+    session = _session(state)
+    try:
+        spec, _ = H.resolve_spec(model_key, session, "translate")
+        if spec.family == "pix2pix":
+            picture = H.open_upload(upload) if H.upload_path(upload) else H.sketch_image(sketch)
+        else:
+            picture = out
+    except Exception as e:  # noqa: BLE001 - an unknown key, an unreadable upload
+        return (gr.Tabs(selected="expert"), *(gr.update(),) * 4, _fail(e, _name_of(model_key, session, None)),
+                gr.update(value=None), gr.update(value=None))
+    if picture is None:
+        return (gr.Tabs(selected="expert"), *(gr.update(),) * 4,
+                "Translate an image first, then ask the expert about it.", gr.update(value=None),
+                gr.update(value=None))
+    return ask_expert(model_key, picture, state)
+
+
 def _game_view(game: H.ExpertGame) -> tuple:
     """(game, image, Markdown): the next image to judge, or all of them with the score table at the end."""
     if game.done:

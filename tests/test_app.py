@@ -30,7 +30,7 @@ EXPECTED_API = {
     "/select_translate_model", "/translate", "/translate_sketch",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
     "/refresh_models",
-    "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert",
+    "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert", "/ask_expert_translation",
     "/game_start", "/game_real", "/game_fake",
 }
 NO_EDITS = [0.0] * H.MAX_SLIDERS
@@ -742,6 +742,10 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     assert "P(real)" in verdict and bars is not None
     model, status, sketch, shown, verdict, heatmap, bars = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
     assert model["value"] == "mnist-dcgan" and "P(real)" in verdict and Path(shown).exists()
+    sketch_file = handle_file(str(app.EXAMPLES / "sketch_2.png"))
+    model, status, sketch, shown, verdict, heatmap, bars = call("/ask_expert_translation", "pix2pix-sketch2digit",
+                                                                sketch_file, None, None)
+    assert model["value"] == "pix2pix-sketch2digit" and "P(real)" in verdict
     image, text = call("/game_start", "mnist-gan", 5, 3)
     assert "Round 1 of 5" in text
     for i in range(5):
@@ -850,3 +854,21 @@ def test_a_slider_move_does_one_registry_lookup_and_probes_no_weight_source(monk
     image, png, status = app.sample_image("dcgan-faces", 3, 1.0, None, 0.5, *NO_EDITS[1:], None)
     assert image is not None and "dcgan-faces" in status
     assert lookups == ["dcgan-faces"] and probes == []
+
+
+def test_ask_the_expert_about_a_translation():
+    """Beside Translate's output: a CycleGAN's expert judges the output, a Pix2Pix expert the pair
+    (the input and its translation)."""
+    digit = _upload(Path(app.EXAMPLES) / "mnist_3.png")
+    out, status = app.translate_tab("cyclegan-mnist2digits", digit, None)
+    assert out is not None, status
+    res = app.ask_expert_translation("cyclegan-mnist2digits", digit, None, out, None)
+    verdict, heat = res[5], res[6]
+    assert "P(real)" in verdict and heat["value"] is not None
+    sketch = _upload(Path(app.EXAMPLES) / "sketch_2.png")
+    res = app.ask_expert_translation("pix2pix-sketch2digit", sketch, None, None, None)
+    assert "P(real)" in res[5] and res[6]["value"] is not None
+    expected = gan.judge("pix2pix-sketch2digit", H.open_upload(sketch))[0]
+    assert f"{100 * expected.probability:.0f}%" in res[5]
+    assert "Translate an image first" in app.ask_expert_translation("cyclegan-mnist2digits", None, None, None,
+                                                                    None)[5]
