@@ -154,6 +154,13 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
     return model
 
 
+def _sketchpad(label: str, visible: bool, elem_id: str) -> gr.Sketchpad:
+    """A 280x280 canvas with a black brush, for a digit drawn by hand."""
+    return gr.Sketchpad(label=label, type="pil", height=320, canvas_size=(280, 280), fixed_canvas=True,
+                        layers=False, brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                        visible=visible, elem_id=elem_id)
+
+
 def _translate_tab(session: gr.State) -> gr.Dropdown:
     default = default_model("translate")
     model = gr.Dropdown(H.model_choices("translate"), value=default, label="Model", elem_id="translate-model",
@@ -164,10 +171,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             image = gr.Image(label="Input image", type="filepath", image_mode=None,
                              sources=["upload", "webcam", "clipboard"], height=320, elem_id="translate-in")
             go = gr.Button("Translate", variant="primary", elem_id="translate-btn")
-            sketch = gr.Sketchpad(label="…or draw a digit", type="pil", height=320,
-                                  canvas_size=(280, 280), fixed_canvas=True, layers=False,
-                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                                  visible=H.has_sketchpad(default), elem_id="translate-sketch")
+            sketch = _sketchpad("…or draw a digit", H.has_sketchpad(default), "translate-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
@@ -254,10 +258,8 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
             image = gr.Image(label="Image to judge", type="filepath", image_mode=None, format="png",
                              sources=["upload", "webcam", "clipboard"], height=280, elem_id="expert-in")
             judge = gr.Button("Judge", variant="primary", elem_id="expert-judge")
-            sketch = gr.Sketchpad(label="…or draw a digit (judged as you draw)", type="pil", height=320,
-                                  canvas_size=(280, 280), fixed_canvas=True, layers=False,
-                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                                  visible=H.expert_has_sketchpad(spec), elem_id="expert-sketch")
+            sketch = _sketchpad("…or draw a digit (judged as you draw)", H.expert_has_sketchpad(spec),
+                                "expert-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Judge)")

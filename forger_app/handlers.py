@@ -161,8 +161,8 @@ def sample_live(model_key: str, seed: float, truncation: float, digit: Any, *sli
     """While a slider is dragged: the image alone, as fast as it can come (a message goes to the status
     on the release event, which also refreshes the PNG download)."""
     *edits, state = sliders_and_state
-    image, _, status = _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state),
-                               live=True)
+    image, _, _ = _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state),
+                          live=True)
     return image if image is not None else gr.update()
 
 
@@ -492,7 +492,7 @@ def _judge(model_key: str, picture: Any, session: Session | None) -> tuple:
         spec, weights = H.expert_for(model_key, session)
         name = spec.name
         image = picture() if callable(picture) else picture
-        verdict = H.on_gpu(H.expert_verdicts, name, [image], weights=weights)[0]
+        verdict = H.on_gpu(gan.judge, name, [image], weights=weights)[0]
         return H.verdict_markdown(spec, verdict), verdict.heatmap, _bars(H.class_rows(spec, verdict))
     except Exception as e:  # noqa: BLE001 - every error becomes a message
         return _fail(e, name), None, None

@@ -757,15 +757,13 @@ def exported_weights(run: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------- the expert (the discriminator)
 
-DISCRIMINATOR_FILE = "discriminator.safetensors"
 GAME_ROUNDS = 5  # images in a game of "Fool the expert"
 MAX_GAME_ROUNDS = 20
 
 
 def has_discriminator(name: str, weights: Path | None = None) -> bool:
     """The model's weights folder (``weights``, else ``weights/<name>``) holds a trained discriminator."""
-    folder = Path(weights) if weights is not None else gan.weights.WEIGHTS_DIR / name
-    return (folder / DISCRIMINATOR_FILE).is_file()
+    return gan.weights.discriminator_file(name, weights).is_file()
 
 
 def expert_choices(session: Session | None = None, *, game: bool = False) -> list[tuple[str, str]]:
@@ -824,11 +822,6 @@ def expert_for(key: str, session: Session | None) -> tuple[ModelSpec, Path | Non
     if not has_discriminator(spec.name, weights):
         raise NoExpertError(no_expert_message(spec))
     return spec, weights
-
-
-def expert_verdicts(name: str, images: Sequence[Image.Image], *, weights: Path | None = None) -> list[gan.Verdict]:
-    """``gan.judge`` of each image (conditional digit experts judge each under the digit it shows)."""
-    return gan.judge(name, list(images), weights=weights)
 
 
 def class_names(spec: ModelSpec, n: int) -> list[str]:
@@ -928,7 +921,7 @@ def new_game(key: str, name: str, seed: int, rounds: int = GAME_ROUNDS, *, weigh
         else:
             label = rng.randrange(len(spec.classes)) if spec.conditional else None
             images.extend(gan.sample(spec, seed=rng.randrange(gan.checks.MAX_SEED + 1), label=label, weights=weights))
-    verdicts = expert_verdicts(name, images, weights=weights)
+    verdicts = gan.judge(name, list(images), weights=weights)
     return ExpertGame(key=key, name=name, seed=seed, images=images, real=real,
                       expert_p=[v.probability for v in verdicts])
 

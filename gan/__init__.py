@@ -113,8 +113,7 @@ def load_discriminator(name: str, *, weights: str | Path | None = None, pretrain
     spec = get_spec(name)
     model = family_module(spec.family).Discriminator(**spec.discriminator)
     if pretrained:
-        folder = Path(weights) if weights is not None else _weights.WEIGHTS_DIR / name
-        path = folder / "discriminator.safetensors"
+        path = _weights.discriminator_file(name, weights)
         if not path.exists():
             raise WeightsUnavailableError(f"no discriminator weights for {name!r} at {path}; train one with: "
                                           f"{spec.train_command()}")

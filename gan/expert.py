@@ -66,13 +66,13 @@ def _discriminator(name: str, weights: str | None) -> nn.Module:
     return gan.load_discriminator(name, weights=weights, pretrained=True).eval().requires_grad_(False)
 
 
-def _prepare(spec: ModelSpec, image: Any) -> tuple[torch.Tensor, tuple[int, int], Image.Image]:
-    """An image -> (model input (C, S, S), its original (width, height), the decoded image)."""
+def _prepare(spec: ModelSpec, image: Any) -> tuple[torch.Tensor, Image.Image]:
+    """An image -> (model input (C, S, S), the decoded image)."""
     import gan
 
     img = gan.load_image(image)
     pre = _digit_frame(spec) if spec.task == "noise" else spec.preprocess
-    return gan._prepare(replace(spec, preprocess=pre), img), img.size, img
+    return gan._prepare(replace(spec, preprocess=pre), img), img
 
 
 @functools.lru_cache(maxsize=8)
@@ -244,7 +244,7 @@ def judge(name: str, images: Any, *, label: int | None = None, inputs: Any = Non
     shown = _shown_digits(x) if classes == 10 and label is None and spec.family != "pix2pix" else None
     real_scores, fake_scores = _calibration(name, key)
     verdicts = []
-    for i, (_, _, img) in enumerate(prepared):
+    for i, (_, img) in enumerate(prepared):
         xi = x[i:i + 1]
         per_class: list[float] = []
         chosen = None

@@ -16,6 +16,7 @@ is kept, and if none works ``WeightsUnavailableError`` lists them all with what 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -103,6 +104,14 @@ def atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+
+
+def discriminator_file(name: str, weights: str | Path | None = None) -> Path:
+    """Where a model's trained discriminator lives: in ``weights`` (a folder), else in ``WEIGHTS_DIR/name``."""
+    return (Path(weights) if weights is not None else WEIGHTS_DIR / name) / DISCRIMINATOR_FILE
+
+
 def save_pretrained(model: nn.Module, folder: str | Path, *, name: str, family: str, generator: dict[str, Any],
                     card: str = "", extra: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32,
                     discriminator: nn.Module | None = None) -> Path:
@@ -161,8 +170,6 @@ def check_kwargs(cls: type, kwargs: Any, reference: dict[str, Any], what: str) -
     Only arguments ``cls`` takes, with the registry's (or the default's) types; whole numbers at most 4x
     the registry's or default value (at least 16), and at most ``checks.MAX_PARAMETERS`` parameters in the
     model, counted on the meta device (no memory). Raises CheckpointMismatchError otherwise."""
-    import inspect
-
     if not isinstance(kwargs, dict):
         raise CheckpointMismatchError(f"{what}: the config's model arguments must be a JSON object")
     params = inspect.signature(cls).parameters

@@ -382,7 +382,7 @@ def test_ask_the_expert_judges_the_sample_image_with_the_same_model():
     assert "P(real)" in verdict and "more real than" in verdict and bars["visible"] and not heatmap["visible"]
     # the displayed (enlarged) image is judged as the forger's own 28x28 pixels
     own = gan.sample("mnist-dcgan", seed=5, label=7)[0]
-    expected = H.expert_verdicts("mnist-dcgan", [own])[0]
+    expected = gan.judge("mnist-dcgan", [own])[0]
     assert f"P(real) = {100 * expected.probability:.0f}%" in verdict and expected.sentence in verdict
     assert app.ask_expert("mnist-dcgan", None, None)[5].startswith("Make an image")
 
