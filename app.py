@@ -21,6 +21,7 @@ from forger_app import helpers as H
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
     EXAMPLES,
     MAX_SEED,
+    MAX_MINUTES,
     MAX_STEPS,
     ask_expert,
     ask_expert_translation,
@@ -201,8 +202,10 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
             zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")
             with gr.Row():
-                steps = gr.Number(300, label="Steps", precision=0, minimum=1, maximum=MAX_STEPS,
-                                  elem_id="train-steps")
+                minutes = gr.Number(1, label="Minutes", info="the run ends after this long…",
+                                    minimum=0, maximum=MAX_MINUTES, elem_id="train-minutes")
+                steps = gr.Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
+                                  precision=0, minimum=0, maximum=MAX_STEPS, elem_id="train-steps")
                 # no minimum: an empty box arrives as 0, which means "the recipe's"
                 batch = gr.Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
                 lr = gr.Number(None, label="Learning rate", info="empty or 0: the recipe's")
@@ -240,7 +243,7 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                concurrency_limit=2)
     # a new trained model (or another one picked) makes the last push message stale: clear it in the browser
     runs.change(None, None, [push_status], js="() => ''")
-    return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, batch=batch, lr=lr, start=start,
+    return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, minutes=minutes, batch=batch, lr=lr, start=start,
                 status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs,
                 expert_plot=expert_plot)
 
@@ -324,8 +327,8 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
         with gr.Tab("Expert", id="expert") as expert_tab:
             ex = _expert_tab(session_state)
 
-    tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["batch"],
-                                  tr["lr"], session_state],
+    tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["minutes"],
+                                  tr["batch"], tr["lr"], session_state],
                       [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
                        sample["model"], interp_model, translate_model, tr["runs"], tr["expert_plot"]],
                       api_name="train", concurrency_id=TRAIN, concurrency_limit=TRAIN_LIMIT)

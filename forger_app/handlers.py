@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 MAX_SEED = gan.checks.MAX_SEED
 MAX_STEPS = 50_000  # a training run in the app is at most this long
+MAX_MINUTES = 120  # ... and at most this many minutes
 MAX_BATCH = 512
 UI_EVERY_S = 0.5  # training: refresh the live view at most this often
 
@@ -348,9 +349,11 @@ def _trained_updates(session: Session, value: str | None = None) -> tuple:
             gr.update(choices=runs, value=value if value is not None else (runs[-1][1] if runs else None)))
 
 
-def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, batch_size: float, lr: float,
-              state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, minutes: float, batch_size: float,
+              lr: float, state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
     """Train a model, streaming (session, grid, losses, progress, status, weights zip, 4 dropdowns).
+
+    The run lasts ``minutes`` (empty: no time budget) or ``steps`` (empty: the recipe's), whichever ends first.
 
     Stop sets the session's stop switch: the trainer saves a checkpoint, exports the weights,
     and the run ends here with them selectable in Sample / Interpolate / Translate for this session."""
@@ -370,16 +373,22 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
         return
     try:
         gan.registry.get_spec(model)
-        total = _int_or_none(steps, "steps", 1, MAX_STEPS) or 300
+        total = _int_or_none(steps, "steps", 1, MAX_STEPS)
+        budget = None if minutes in (None, "") or float(minutes) == 0 else gan.checks.number(
+            "minutes", minutes, 0.05, MAX_MINUTES)
+        if total is None and budget is None:
+            raise ValueError("give a number of steps or of minutes (or both: the run ends at the first)")
         batch = _int_or_none(batch_size, "batch size", 1, MAX_BATCH)
         rate = None if lr in (None, "") or float(lr) == 0 else float(lr)
         if rate is not None and not 0 < rate <= 1:
             raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
         dataset = _train_data(data, folder, zip_file, session)
         run_dir = session.new_run_dir(model)
-        config = TrainConfig(model=model, data=dataset, steps=total, batch_size=batch, lr=rate, out=run_dir,
-                             classes=H.train_classes(model, data), sample_every=max(5, min(200, total // 20)),
-                             checkpoint_every=max(50, total // 4))
+        # a time-bound run samples on the clock (every 10 s and at step 1); a step-bound one also every 5% of it
+        config = TrainConfig(model=model, data=dataset, steps=total, minutes=budget, batch_size=batch, lr=rate,
+                             out=run_dir, classes=H.train_classes(model, data),
+                             sample_every=max(5, min(200, (total or MAX_STEPS) // 20)),
+                             checkpoint_every=max(50, (total or MAX_STEPS) // 4))
         session.stop.clear()
         session.running = True
         H.remember_browser_session(request.session_hash if request else None, session)
@@ -392,7 +401,9 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
 
     history: list[tuple[int, dict[str, float]]] = []
     started = last = time.monotonic()
-    yield view(progress=H.progress_text(0, total, {}, 0), status=f"Training **{model}** on `{data}`…",
+    seconds = None if budget is None else budget * 60
+    yield view(progress=H.progress_text(0, total, {}, 0, budget_s=seconds),
+               status=f"Training **{model}** on `{data}`…",
                plot=_plot(history), expert_plot=_plot(history, expert=True))
     try:
         for event in events:
@@ -404,7 +415,8 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
                     continue
                 last = now
                 yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                           progress=H.progress_text(event.step, event.total, event.losses, now - started))
+                           progress=H.progress_text(event.step, event.total, event.losses, now - started,
+                                                    budget_s=seconds))
                 continue
             # done: register the exported weights for this session only
             entries = [session.add_trained(run_dir, folder, event.step) for folder in H.exported_weights(run_dir)]
@@ -417,7 +429,8 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, b
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
                       f"“{own.label}” (this session only); download them below or push them to the Hub.")
             yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                       progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True),
+                       progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True,
+                                                budget_s=seconds),
                        status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
     except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
         session.stop.set()

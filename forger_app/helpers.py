@@ -108,9 +108,11 @@ def has_sketchpad(name: str | None) -> bool:
 
 
 def train_start_model() -> str:
-    """The model the Train tab opens with: the first that trains on data shipped with the package."""
-    offline = [s.name for s in gan.registry.list_specs() if s.data == "mnist-offline"]
-    return offline[0] if offline else gan.list_models()[0]
+    """The model the Train tab opens with: the registry's quick one (a minute shows results), else the first
+    that trains on data shipped with the package."""
+    specs = gan.registry.list_specs()
+    quick = [s.name for s in specs if s.quick_train] + [s.name for s in specs if s.data == "mnist-offline"]
+    return quick[0] if quick else gan.list_models()[0]
 
 
 def model_label(name: str) -> str:
@@ -683,15 +685,22 @@ def loss_rows(history: Iterable[tuple[int, dict[str, float]]], max_points: int =
     return rows
 
 
-def progress_text(step: int, total: int, losses: dict[str, float], seconds: float, *, done: bool = False) -> str:
-    """'▓▓▓▓░░░░ step 120 / 500 (24%) · 3.1 steps/s · D 0.69 · G 0.71'."""
-    frac = 0.0 if total <= 0 else min(1.0, step / total)
+def progress_text(step: int, total: int | None, losses: dict[str, float], seconds: float, *, done: bool = False,
+                  budget_s: float | None = None) -> str:
+    """'▓▓▓▓░░░░ step 120 / 500 (24%) · 3.1 steps/s · D 0.69 · G 0.71'; with a time budget,
+    '▓▓▓▓░░░░ step 120 · 24 s of 60 s (40%) · …': the bar follows whichever limit comes first."""
+    fracs = [step / total] if total else []
+    if budget_s:
+        fracs.append(seconds / budget_s)
+    frac = 1.0 if done else min(1.0, max(fracs, default=0.0))
     width = 24
     bar = "█" * round(frac * width) + "░" * (width - round(frac * width))
     rate = f" · {step / seconds:.1f} steps/s" if seconds > 0 and step else ""
     loss = "".join(f" · {k} {v:.3f}" for k, v in losses.items())
     head = "done" if done else "training"
-    return f"`{bar}` **{head}: step {step} / {total} ({frac:.0%})**{rate}{loss}"
+    where = f"step {step} / {total}" if total and (not budget_s or step / total >= seconds / budget_s) else (
+        f"step {step} · {seconds:.0f} s of {budget_s:.0f} s")
+    return f"`{bar}` **{head}: {where} ({frac:.0%})**{rate}{loss}"
 
 
 def train_data_choices() -> list[tuple[str, str]]:

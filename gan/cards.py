@@ -24,9 +24,12 @@ _NAMES = {
     "classifier_fd": "classifier Fréchet distance to real digits",
     "class_coverage": "digits covered (of 10)",
     "mean_confidence": "mean classifier confidence",
+    "confident_share": "samples read with classifier confidence >= 0.9",
+    "rarest_digit_share": "share of the rarest digit",
     "fid": "FID", "kid": "KID",
 }
-_PERCENT = {"requested_digit_accuracy", "label_kept", "input_label_accuracy", "label_kept_round_trip"}
+_PERCENT = {"requested_digit_accuracy", "label_kept", "input_label_accuracy", "label_kept_round_trip",
+            "confident_share", "rarest_digit_share"}
 
 
 def format_metric(value: float | None, key: str) -> str:

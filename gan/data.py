@@ -325,19 +325,41 @@ class TensorImageDataset(Dataset):
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         _pil_mode(channels)
-        x = _uint8_to_unit(images)  # (N, C, H, W)
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            x = x.clamp_(-1.0, 1.0)
-        self.images = x  # float32 (N, C, size, size), converted once
+        if images.shape[-2:] != (size, size):  # resized once, kept as floats
+            x = F.interpolate(_uint8_to_unit(images), size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)
+            self.stored = x.clamp_(-1.0, 1.0)
+        else:  # kept as uint8 (a quarter of the memory), converted per batch
+            self.stored = images.contiguous()
         self.labels = labels
         self.channels = channels
 
+    @property
+    def images(self) -> torch.Tensor:
+        """All images, float32 (N, C, size, size) in [-1, 1]."""
+        return self.unit(self.stored)
+
+    @staticmethod
+    def unit(stored: torch.Tensor) -> torch.Tensor:
+        """Stored images (uint8, or floats already in [-1, 1]) -> float32 in [-1, 1]."""
+        return _uint8_to_unit(stored) if stored.dtype == torch.uint8 else stored
+
+    def batch(self, stored: torch.Tensor) -> torch.Tensor:
+        """A batch of stored images (B, C, H, W), wherever they are -> the items' images, batched."""
+        images = self.unit(stored)
+        have = images.shape[1]
+        if have == self.channels:
+            return images
+        if have == 1:
+            return images.repeat(1, 3, 1, 1)
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return (images * weights).sum(1, keepdim=True)
+
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.stored)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return _convert_channels(self.images[index], self.channels), int(self.labels[index])
+        return _convert_channels(self.unit(self.stored[index]), self.channels), int(self.labels[index])
 
 
 class ImageFolderDataset(_SkipUnreadable):
@@ -709,7 +731,7 @@ class Digits2MnistDataset(_UnpairedDataset):
         b_images, self.labels_b = mnist_offline("train")
         a = TensorImageDataset(a_images, self.labels_a, size, channels)
         if fit:
-            a.images = torch.stack([fit_digit((x + 1) / 2, fit, size) * 2 - 1 for x in a.images])
+            a.stored = torch.stack([fit_digit((x + 1) / 2, fit, size) * 2 - 1 for x in a.images])
         super().__init__(a, TensorImageDataset(b_images, self.labels_b, size, channels), seed)
 
 
@@ -783,11 +805,15 @@ def torchvision_dataset(
             )
         raise DatasetUnavailableError(message) from err
 
-    if classes is None:
-        return dataset
-    wanted = torch.tensor([class_names.index(c) for c in classes])
     targets = torch.as_tensor(dataset.targets)
-    return Subset(dataset, torch.nonzero(torch.isin(targets, wanted)).flatten().tolist())
+    keep = torch.ones(len(targets), dtype=torch.bool) if classes is None else \
+        torch.isin(targets, torch.tensor([class_names.index(c) for c in classes]))
+    native = torch.as_tensor(dataset.data)  # MNIST (N, 28, 28), CIFAR-10 (N, 32, 32, 3): uint8
+    if image_size in (None, native.shape[1]) and native.dtype == torch.uint8:
+        # at its own size the whole dataset is one uint8 tensor: no PIL per item, and it can live on the GPU
+        images = native[keep] if native.ndim == 3 else native[keep].permute(0, 3, 1, 2)
+        return TensorImageDataset(images, targets[keep], native.shape[1], channels or native_channels)
+    return dataset if classes is None else Subset(dataset, torch.nonzero(keep).flatten().tolist())
 
 
 # ---------------------------------------------------------------------------

@@ -426,6 +426,12 @@ def _class_stats(probs: torch.Tensor) -> tuple[int, list[int], float]:
     return int((confident >= need).sum()), histogram, float(conf.mean())
 
 
+def _recognisable(probs: torch.Tensor) -> tuple[float, float]:
+    """(share of images the classifier reads with confidence >= CONFIDENT, the smallest share of one digit)."""
+    conf, pred = probs.max(1)
+    return float((conf >= CONFIDENT).float().mean()), float(torch.bincount(pred, minlength=10).min()) / len(probs)
+
+
 def digit_metrics(images: torch.Tensor, *, requested: torch.Tensor | None = None,
                   classifier: DigitClassifier | None = None, real: RealDigits | None = None) -> dict[str, Any]:
     """Classifier metrics of noise-model samples (B, 1, 28, 28) in [-1, 1], with real-vs-real references.
@@ -458,6 +464,11 @@ def digit_metrics(images: torch.Tensor, *, requested: torch.Tensor | None = None
                                                           f"as them at confidence >= {CONFIDENT}"),
         "mean_confidence": _metric(confidence, ref_confidence, "mean max softmax of the classifier"),
     }
+    (confident, rarest), (ref_confident, ref_rarest) = _recognisable(probs), _recognisable(ref_probs)
+    metrics["confident_share"] = _metric(confident, ref_confident, f"samples the classifier reads with confidence "
+                                                                   f">= {CONFIDENT}: recognisable digits")
+    metrics["rarest_digit_share"] = _metric(rarest, ref_rarest, "the share of the least frequent digit among the "
+                                                                "classifier's readings (0.1 when all are equal)")
     metrics["classifier_fd"]["ratio"] = fd / fd_ref if fd_ref > 0 else None
     result: dict[str, Any] = {"metrics": metrics, "histogram": histogram, "reference_histogram": ref_histogram}
     if requested is not None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import json
 import logging
 import os
 import statistics
@@ -41,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -282,34 +280,20 @@ def build(path: str, model: nn.Module, device: torch.device) -> Callable:
 # ---------------------------------------------------------------------------- the on-disk cache
 
 _disk_lock = threading.Lock()
-
-
-def cache_file() -> Path:
-    from gan.weights import cache_dir
-
-    return cache_dir() / "serving.json"
+CACHE_NAME = "serving.json"
 
 
 def _read_disk() -> dict[str, Any]:
-    try:
-        data = json.loads(cache_file().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    from gan.weights import read_cache_json
+
+    return read_cache_json(CACHE_NAME)
 
 
 def _write_disk(key: str, choice: Choice) -> None:
+    from gan.weights import write_cache_json
+
     with _disk_lock:
-        path = cache_file()
-        try:
-            data = _read_disk()
-            data[key] = {k: v for k, v in asdict(choice).items() if k != "source"}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError as e:  # a read-only cache only costs a measurement at the next start
-            log.info("could not save the serving choice: %s", e)
+        write_cache_json(CACHE_NAME, key, {k: v for k, v in asdict(choice).items() if k != "source"})
 
 
 def _sync(device: torch.device) -> None:

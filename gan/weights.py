@@ -63,6 +63,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FORGER_CACHE", Path.home() / ".cache" / "forger"))
 
 
+def read_cache_json(name: str) -> dict[str, Any]:
+    """A JSON table of measured choices in the cache folder (``serving.json``, ``training.json``); {} if none."""
+    try:
+        data = json.loads((cache_dir() / name).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_cache_json(name: str, key: str, entry: dict[str, Any]) -> None:
+    """Set one entry of a cache table; a cache that cannot be written only costs a measurement next time."""
+    path = cache_dir() / name
+    data = read_cache_json(name)
+    data[key] = entry
+    try:
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1, sort_keys=True)))
+    except OSError as e:
+        log.info("could not save %s: %s", path.name, e)
+
+
 def hub_offline() -> bool:
     """HF_HUB_OFFLINE, as huggingface_hub read it at import (or as set since)."""
     from huggingface_hub import constants

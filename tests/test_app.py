@@ -544,7 +544,7 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
     def stop_now(_):
         stopped.append(app.stop_training(session))
 
-    last = _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, 16, None, session), stop_now)
+    last = _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, None, 16, None, session), stop_now)
     assert stopped and stopped[0].startswith("Stopping")
     state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot = last
     assert set(expert_plot["loss"]) == {"D(real)", "D(fake)"} and not set(plot["loss"]) & {"D(real)", "D(fake)"}
@@ -570,19 +570,22 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
 def test_train_refuses_bad_requests_with_messages(tmp_path):
     session = Session()
     cases = [
-        (("mnist-gan", "folder", str(tmp_path / "missing"), None, 10, None, None), "folders must be under"),
-        (("mnist-gan", "folder", "data/missing", None, 10, None, None), "no folder"),
-        (("mnist-gan", "folder", "", None, 10, None, None), "folder"),
-        (("mnist-gan", "zip", "", None, 10, None, None), "upload a zip"),
-        (("mnist-gan", "mnist-offline", "", None, 10**9, None, None), "steps"),
-        (("mnist-gan", "mnist-offline", "", None, 10, -3, None), "batch size"),
-        (("mnist-gan", "mnist-offline", "", None, 10, 2.5, None), "batch size"),
-        (("mnist-gan", "mnist-offline", "", None, 10, None, 5.0), "learning rate"),
-        (("pix2pix-sketch2digit", "mnist-offline", "", None, 10, None, None), "mnist-offline"),
+        (("mnist-gan", "folder", str(tmp_path / "missing"), None, 10, None, None, None), "folders must be under"),
+        (("mnist-gan", "folder", "data/missing", None, 10, None, None, None), "no folder"),
+        (("mnist-gan", "folder", "", None, 10, None, None, None), "folder"),
+        (("mnist-gan", "zip", "", None, 10, None, None, None), "upload a zip"),
+        (("mnist-gan", "mnist-offline", "", None, 10**9, None, None, None), "steps"),
+        (("mnist-gan", "mnist-offline", "", None, 10, None, -3, None), "batch size"),
+        (("mnist-gan", "mnist-offline", "", None, 10, None, 2.5, None), "batch size"),
+        (("mnist-gan", "mnist-offline", "", None, 10, None, None, 5.0), "learning rate"),
+        (("pix2pix-sketch2digit", "mnist-offline", "", None, 10, None, None, None), "mnist-offline"),
+        (("mnist-gan", "mnist-offline", "", None, None, None, None, None), "steps or of minutes"),
+        (("mnist-gan", "mnist-offline", "", None, None, float("nan"), None, None), "minutes"),
+        (("mnist-gan", "mnist-offline", "", None, None, 10**6, None, None), "minutes"),
     ]
     slip = _zip(tmp_path / "slip.zip", {"../x.png": b"x"})
-    cases.append((("mnist-gan", "zip", "", _upload(slip), 10, None, None), "'..'"))
-    cases.append((("mnist-gan", "zip", "", str(slip), 10, None, None), "not uploaded to this app"))
+    cases.append((("mnist-gan", "zip", "", _upload(slip), 10, None, None, None), "'..'"))
+    cases.append((("mnist-gan", "zip", "", str(slip), 10, None, None, None), "not uploaded to this app"))
     for args, words in cases:
         last = _drain(app.train_tab(*args, session))
         assert last[4].startswith("⚠️") and words in last[4], (args, last[4])
@@ -709,7 +712,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     assert data == "cifar10"
     folder, zip_box = call("/select_train_data", "zip")
     assert "/stop_training" not in called
-    job = client.submit("mnist-gan", "mnist-offline", "", None, 5000, 16, None, api_name="/train")
+    job = client.submit("mnist-gan", "mnist-offline", "", None, 5000, None, 16, None, api_name="/train")
     called.add("/train")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any("step" in str(o[2]) and "step 0 " not in str(o[2])

@@ -425,6 +425,7 @@ def test_a_time_budget_ends_the_run_cleanly_and_grids_come_early_and_by_time(tmp
                                     out=tmp_path, precision="fp32", sample_every=10_000, sample_seconds=0.3)))
     done = events[-1]
     assert done.done and 0 < done.step < 100_000 and (done.weights / "model.safetensors").exists()
+    assert done.finished and "time budget" in done.message  # a run that used its time is not "interrupted"
     grids = [e.step for e in events[:-1] if e.grid is not None]
     assert grids[0] == 1 and len(grids) >= 2  # at step 1, then by time (sample_every alone would give none)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == done.step

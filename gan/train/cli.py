@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device, precision=args.precision, loss=args.loss, ema=args.ema, classes=args.classes,
         workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every, fp16_export=args.fp16_export,
         augment=args.augment, mode_seeking=args.mode_seeking, minutes=args.minutes,
-        sample_seconds=args.sample_seconds,
+        sample_seconds=args.sample_seconds, log_every=args.log_every,
     )
     if args.threads:
         import torch
@@ -58,7 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                desc=args.model, dynamic_ncols=True, disable=not main)
                 if not event.done:
                     bar.update(1)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
+                    if event.losses:  # read every log_every steps
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
             except KeyboardInterrupt:  # Ctrl-C while showing progress: let the run finish cleanly
                 stop.set()
     finally:
@@ -69,8 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if last is None or not last.done:
         return 1
     if not main:
-        return 130 if last.step < last.total else 0
-    if last.step < last.total:
+        return 0 if last.finished else 130
+    if not last.finished:
         print(f"interrupted; checkpoint saved to {last.checkpoint}, resume with: python -m gan train {args.model} "
               f"--out {shlex.quote(str(config.out))} --resume", file=sys.stderr)
         return 130
@@ -121,12 +122,15 @@ def add_commands(sub: Any) -> None:
                    help="steps between sample grids (default: %(default)s)")
     s.add_argument("--sample-seconds", type=float, default=TrainConfig.sample_seconds,
                    help="also a sample grid whenever this many seconds have passed (default: %(default)s)")
+    s.add_argument("--log-every", type=int,
+                   help="read the losses every this many steps (default: every step on a CPU, every 10 on a GPU, "
+                        "where reading them waits for the GPU)")
     s.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every,
                    help="steps between checkpoints (default: %(default)s)")
     s.add_argument("--device", choices=DEVICES, default=TrainConfig.device, help="default: %(default)s")
     s.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
-                   help="bf16: autocast where it is faster (CUDA with bf16, CPUs with AMX), else fp32 "
-                        "(default: %(default)s)")
+                   help="bf16: autocast where a training step measures faster on this machine (the choice is "
+                        "cached), else fp32 (default: %(default)s)")
     s.add_argument("--loss", choices=LOSSES, default=TrainConfig.loss,
                    help="noise models' GAN loss (default: %(default)s)")
     s.add_argument("--ema", type=float,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import logging
 import math
 import os
@@ -29,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gan import hardware
 from gan.cards import model_card, refresh_card
+from gan.data import TensorImageDataset
 from gan.registry import ModelSpec
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
 
@@ -54,7 +54,7 @@ class Hardware:
     the Accelerator that set up the processes."""
 
     device: torch.device
-    bf16: bool  # bf16 autocast for forward passes (GPUs with bf16, CPUs with AMX)
+    bf16: bool  # bf16 autocast for forward passes: where it measured faster (gan.train.precision)
     accelerator: Any = None  # accelerate.Accelerator when launched on several processes, else None
 
     @property
@@ -131,23 +131,10 @@ def pick_hardware(device: str, precision: str) -> Hardware:
         dev = torch.device(device)
     else:
         raise ValueError(f"unknown device {device!r}; use cpu, cuda or auto")
-    bf16 = False
-    if precision == "bf16":
-        bf16 = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_trains_fast_in_bf16()
-        if not bf16:
-            log.info("bf16 would not be faster on this %s; training in fp32", dev.type)
+    # bf16 asked for: a candidate, kept or dropped by measurement once the trainer exists (gan.train.precision).
+    # Several processes must agree without measuring: they use it where the device has bf16 (CUDA).
+    bf16 = precision == "bf16" and (accelerator is None or (dev.type == "cuda" and torch.cuda.is_bf16_supported()))
     return Hardware(dev, bf16, accelerator)
-
-
-@functools.cache
-def cpu_trains_fast_in_bf16() -> bool:
-    """Only AMX makes bf16 training faster on a CPU. Measured on a Xeon with AVX-512 bf16 but no AMX
-    (2 threads): a training step of mnist-dcgan, cifar10-gan and pix2pix, and a 1024^2 matmul, were all
-    slower under bf16 autocast than in fp32 (cifar10-gan at batch 20: 5.6 s fp32 vs 9.0 s bf16)."""
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -219,12 +206,31 @@ class EpochData(Dataset):
 
 def batches(dataset: Dataset, batch_size: int, seed: int, start: int, hw: Hardware,
             workers: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Endless batches from ``start`` on, as tuples of tensors on the training device."""
+    """Endless batches from ``start`` on, as tuples of tensors on the training device.
+
+    An in-memory dataset (MNIST, the offline digits, CIFAR-10: ``TensorImageDataset``) is copied to the
+    device once, as uint8, and each batch is gathered and converted there: no DataLoader, no per-item
+    Python, no host-to-device copy of images. The batches are the same as the DataLoader's.
+    Other datasets (folders) decode in ``workers`` processes, into pinned memory on CUDA."""
     stream = BatchStream(len(dataset), batch_size, seed, start, hw.rank, hw.world)
+    if isinstance(dataset, TensorImageDataset):
+        yield from _device_batches(dataset, stream, hw.device)
+        return
     loader = DataLoader(EpochData(dataset), batch_sampler=stream, num_workers=workers,
-                        pin_memory=hw.device.type == "cuda", generator=torch.Generator().manual_seed(seed))
+                        pin_memory=hw.device.type == "cuda", generator=torch.Generator().manual_seed(seed),
+                        persistent_workers=workers > 0)
     for batch in loader:
         yield tuple(t.to(hw.device, non_blocking=True) for t in batch)
+
+
+def _device_batches(dataset: TensorImageDataset, stream: BatchStream,
+                    device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    stored, labels = dataset.stored.to(device), dataset.labels.to(device)
+    pin = device.type == "cuda"
+    for items in stream:
+        index = torch.tensor([i for _, i in items])
+        index = index.pin_memory().to(device, non_blocking=True) if pin else index
+        yield dataset.batch(stored[index]), labels[index]
 
 
 # ---------------------------------------------------------------------------- losses
@@ -423,6 +429,10 @@ class Trainer:
 
     def place(self, model: nn.Module) -> nn.Module:
         return model.to(self.hw.device)
+
+    def adam(self, params: Any, lr: float) -> torch.optim.Adam:
+        """The papers' Adam (betas 0.5, 0.999); one fused kernel per step on a GPU."""
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), fused=self.hw.device.type == "cuda")
 
     def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_value: float | None = None) -> None:
         """zero_grad, backward, (clip gradient values, as Keras' clipvalue), step."""

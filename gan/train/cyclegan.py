@@ -98,10 +98,8 @@ class CycleGANTrainer(Trainer):
             normal_init(getattr(self, name))
             setattr(self, name, self.place(getattr(self, name)))
         self.identity = LAMBDA_IDENTITY if g["input_nc"] == g["output_nc"] else 0.0
-        self.opt_g = torch.optim.Adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()),
-                                      lr=config.lr, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()),
-                                      lr=config.lr, betas=(0.5, 0.999))
+        self.opt_g = self.adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()), config.lr)
+        self.opt_d = self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), config.lr)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         self.schedulers = {name: linear_decay(o, total) for name, o in self.optimizers.items()}
         self.pool_a, self.pool_b = ImagePool(POOL_SIZE, self.noise), ImagePool(POOL_SIZE, self.noise)

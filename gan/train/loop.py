@@ -25,6 +25,7 @@ from PIL import Image
 from gan import checks
 from gan.data import KEYWORDS, open_dataset
 from gan.registry import ModelSpec, get_spec
+from gan.train import precision
 from gan.train.common import (
     CHECKPOINT_FORMAT, CHECKPOINT_NAME, EMA, Hardware, Trainer, batches, detach, epochs_of, evaluating,
     export_weights, image_grid, load_checkpoint, out_of_memory_hint, pick_hardware, rng_state, save_checkpoint,
@@ -54,7 +55,7 @@ class TrainConfig:
     resume: bool = False  # continue from out/checkpoint.pt (exactly where it stopped)
     sample_every: int = 200  # a sample grid (out/samples/step_XXXXXX.png) every this many steps
     device: str = "auto"  # cpu | cuda | auto
-    precision: str = "bf16"  # fp32 | bf16 (autocast where it is faster: CUDA with bf16, CPUs with AMX; else fp32)
+    precision: str = "bf16"  # fp32 | bf16: autocast where a step measures faster on this machine, else fp32
     loss: str = "bce"  # noise models: bce (non-saturating) | hinge | lsgan; pix2pix is bce, CycleGAN lsgan
     ema: float | None = None  # e.g. 0.999: keep an EMA of the generator and export it instead of the raw one
     classes: list[str] | None = None  # keep only these classes: CIFAR-10 names (["frog"]) or MNIST digits (["3"])
@@ -65,6 +66,8 @@ class TrainConfig:
     mode_seeking: float | None = None  # conditional noise models: MSGAN weight; None: the recipe's (mnist-dcgan's)
     fp16_export: bool = False  # store the exported weights in float16 (half the size)
     minutes: float | None = None  # a time budget: the run ends (checkpoint, export) after this much training
+    log_every: int | None = None  # read the losses (a host sync on a GPU) every this many steps; None: every
+    #                               step on a CPU, where reading them costs nothing, every 10 on a GPU
     sample_seconds: float | None = 10.0  # also a sample grid when this long has passed since the last one
 
     def __post_init__(self) -> None:
@@ -79,12 +82,13 @@ class TrainEvent:
 
     step: int  # steps done so far
     total: int  # steps the run will do
-    losses: dict[str, float]  # this step's losses, e.g. {"D": 0.61, "G": 1.02}
+    losses: dict[str, float]  # this step's losses, e.g. {"D": 0.61, "G": 1.02}; {} between log_every steps
     grid: Image.Image | None = None  # a sample grid, every sample_every steps and at the end
     checkpoint: Path | None = None  # the checkpoint written at this step, if any
     done: bool = False  # the last event of the run
     weights: Path | None = None  # done: the exported weights folder (loadable with gan.load_generator)
     message: str = ""  # done: what happened, in words
+    finished: bool = False  # done: the run ended by itself (all its steps, or its time budget), not stopped
 
 
 def trainer_class(spec: ModelSpec) -> type[Trainer]:
@@ -107,7 +111,8 @@ def trainer_class(spec: ModelSpec) -> type[Trainer]:
 # Bounds on a run's numbers: checked before anything is allocated, for new and resumed runs alike.
 BOUNDS = {"minutes": (0.01, 100_000, False), "sample_seconds": (0.1, 100_000, False),
           "steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
-          "lr": (1e-12, 1.0, False), "sample_every": (1, 10**12, True), "checkpoint_every": (1, 10**12, True)}
+          "lr": (1e-12, 1.0, False), "sample_every": (1, 10**12, True), "checkpoint_every": (1, 10**12, True),
+          "log_every": (1, 10**12, True)}
 
 
 def _check(config: TrainConfig) -> None:
@@ -328,6 +333,9 @@ def prepare(config: TrainConfig) -> _Run:
             torch.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step)
             trainer.noise.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step + 1)
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
+    if hw.bf16 and hw.world == 1:  # bf16 asked for: kept only where a training step measures faster
+        precision.pick(trainer, next(batches(dataset, config.batch_size, config.seed, 0, hw)), spec.name,
+                       config.batch_size)
     hw.distribute(trainer)
     return run
 
@@ -355,13 +363,14 @@ def train(config: TrainConfig, *, stop: threading.Event | None = None) -> Iterat
 def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
     config, trainer, hw = run.config, run.trainer, run.hw
     data = batches(run.dataset, config.batch_size, config.seed, run.step, hw, config.workers)
-    step, losses, interrupted = run.step, {}, False
+    step, losses, interrupted, out_of_time = run.step, {}, False, False
     started = last_grid = time.perf_counter()
     budget = None if config.minutes is None else config.minutes * 60.0 - run.elapsed  # seconds left
+    log_every = config.log_every or (1 if hw.device.type == "cpu" else 10)
     try:
         while step < run.total and not (stop is not None and stop.is_set()):
             if budget is not None and time.perf_counter() - started >= budget:
-                log.info("time budget of %g min reached at step %d", config.minutes, step)
+                out_of_time = True
                 break
             batch = next(data)
             with out_of_memory_hint(config.batch_size, hw.device):
@@ -373,33 +382,37 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
                 ema.update(getattr(trainer, name))
             step += 1
 
-            named = {**d_losses, **g_losses}
-            losses = dict(zip(named, torch.stack([v.detach().float() for v in named.values()]).tolist()))
-            if not all(np.isfinite(v) for v in losses.values()):
-                raise RuntimeError(
-                    f"the losses are not finite at step {step} ({losses}); try a lower --lr or --precision fp32. "
-                    f"The last good checkpoint is {run.checkpoint_path} (if any); resume with --resume")
             grid = checkpoint = None
             now = time.perf_counter()
             # a grid every sample_every steps, after the first step (something to see at once), and whenever
             # sample_seconds have passed: a slow machine still shows progress every few seconds
             due = step % config.sample_every == 0 or step == 1 or (
                 config.sample_seconds is not None and now - last_grid >= config.sample_seconds)
+            saving = step % config.checkpoint_every == 0 and step < run.total and hw.is_main
+            shown = {}
+            if step % log_every == 0 or due or saving or step == run.total:  # reading the losses waits for the GPU
+                named = {**d_losses, **g_losses}
+                losses = shown = dict(zip(named, torch.stack([v.detach().float() for v in named.values()]).tolist()))
+                if not all(np.isfinite(v) for v in losses.values()):
+                    raise RuntimeError(
+                        f"the losses are not finite at step {step} ({losses}); try a lower --lr or --precision fp32. "
+                        f"The last good checkpoint is {run.checkpoint_path} (if any); resume with --resume")
             if due and step < run.total:
                 last_grid = now
                 grid = run.grid()
                 if hw.is_main:
                     run.save_grid(grid, step)
-            if step % config.checkpoint_every == 0 and step < run.total and hw.is_main:
+            if saving:
                 checkpoint = run.checkpoint(step, run.elapsed + time.perf_counter() - started, losses)
-            yield TrainEvent(step, run.total, losses, grid, checkpoint)
+            yield TrainEvent(step, run.total, shown, grid, checkpoint)
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted at step %d; saving a checkpoint", step)
-    yield _finish(run, step, run.elapsed + time.perf_counter() - started, losses, interrupted)
+    yield _finish(run, step, run.elapsed + time.perf_counter() - started, losses, interrupted, out_of_time)
 
 
-def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], interrupted: bool) -> TrainEvent:
+def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], interrupted: bool,
+            out_of_time: bool = False) -> TrainEvent:
     """Checkpoint, final grid, export: the last event of every run."""
     config, hw = run.config, run.hw
     final = run.final_generators()
@@ -415,13 +428,18 @@ def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], inte
         folder = folders[0]
     if hw.accelerator is not None:
         hw.accelerator.wait_for_everyone()
-    if step < run.total:
+    finished = step >= run.total or out_of_time
+    also = f" (reverse direction: {folders[1]})" if len(folders) > 1 else ""
+    if out_of_time:
+        message = (f"time budget of {config.minutes:g} min reached: trained {run.spec.name} for {step} steps "
+                   f"({elapsed:.0f} s); weights in {folder}{also}")
+    elif step < run.total:
         how = "interrupted" if interrupted else "stopped"
         message = (f"{how} at step {step} of {run.total}; checkpoint saved to {checkpoint}, "
                    f"weights to {folder}; resume with: python -m gan train {config.model} "
                    f"--out {shlex.quote(str(config.out))} --resume")
     else:
-        also = f" (reverse direction: {folders[1]})" if len(folders) > 1 else ""
         message = f"trained {run.spec.name} for {step} steps ({elapsed:.0f} s); weights in {folder}{also}"
     log.info(message)
-    return TrainEvent(step, run.total, losses, grid, checkpoint, done=True, weights=folder, message=message)
+    return TrainEvent(step, run.total, losses, grid, checkpoint, done=True, weights=folder, message=message,
+                      finished=finished)

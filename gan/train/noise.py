@@ -86,8 +86,8 @@ class NoiseTrainer(Trainer):
             self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=2 * config.lr, alpha=0.9, eps=1e-7)
             self.clip_value, self.label_noise = 1.0, 0.05
         else:
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.5, 0.999))
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=(0.5, 0.999))
+            self.opt_g = self.adam(self.G.parameters(), config.lr)
+            self.opt_d = self.adam(self.D.parameters(), config.lr)
             self.clip_value, self.label_noise = None, 0.0
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         self.augment = config.augment

@@ -35,8 +35,8 @@ class Pix2PixTrainer(Trainer):
         normal_init(self.G)
         normal_init(self.D)
         self.G, self.D = self.place(self.G), self.place(self.D)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=(0.5, 0.999))
+        self.opt_g = self.adam(self.G.parameters(), config.lr)
+        self.opt_d = self.adam(self.D.parameters(), config.lr)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         self.schedulers = {name: linear_decay(o, total) for name, o in self.optimizers.items()}
 
