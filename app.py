@@ -197,7 +197,7 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
     start_model = H.train_start_model()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
-            model = gr.Dropdown(gan.list_models(), value=start_model, label="Model to train")
+            model = gr.Dropdown(gan.list_models(), value=start_model, label="Model to train", elem_id="train-model")
             data = gr.Dropdown(H.train_data_choices(), value=H.default_train_data(start_model), label="Data")
             folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
             zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")

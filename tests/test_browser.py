@@ -250,8 +250,36 @@ def test_fool_the_expert_five_rounds(page):
     expect(score.locator("table tbody tr")).to_have_count(5, timeout=TIMEOUT_MS)
 
 
+def test_the_default_one_minute_run_gives_digits_of_the_requested_class(page, tmp_path):
+    """The Train tab opens on a recipe that shows results in a minute on 2 CPU cores: press Start, see a
+    grid at once, and after the minute download weights whose samples are the digits asked for."""
+    import zipfile
+
+    import gan.evaluate
+
+    _open_tab(page, "Train")
+    assert page.locator("#train-model input").input_value() == "mnist-dcgan"
+    assert float(page.locator("#train-minutes input").input_value()) == 1
+    page.locator("#train-start").click()
+    page.locator("#train-grid img").wait_for()  # the grid of step 1
+    page.locator("#train-status", has_text="time budget of 1 min reached").wait_for(timeout=4 * TIMEOUT_MS)
+    link = page.locator("#train-weights-zip a").first
+    link.wait_for()
+    archive = tmp_path / "weights.zip"
+    archive.write_bytes(page.request.get(link.get_attribute("href")).body())
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp_path / "weights")
+    result = gan.evaluate.evaluate("mnist-dcgan", n=500, weights=tmp_path / "weights" / "mnist-dcgan")
+    accuracy = result["metrics"]["requested_digit_accuracy"]["value"]
+    # A quiet 2-core machine reaches about 80% in the minute (the issue's target, 90%, is not met yet); a busy
+    # machine takes fewer steps in it. Chance is 10%, and an untrained generator's is about that.
+    progress = page.locator("#train-progress").inner_text()
+    assert accuracy >= 0.2, (accuracy, progress)
+
+
 def test_start_and_stop_a_training_run(page):
     _open_tab(page, "Train")
+    page.locator("#train-minutes input").fill("")
     page.locator("#train-steps input").fill("5000")
     page.locator("#train-start").click()
     # wait for real progress, then stop mid-run
