@@ -53,6 +53,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
 )
 from forger_app.handlers import class_choices, default_model
 from forger_app.helpers import MAX_SLIDERS
+from forger_app.inputs import Number, Slider
 
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
 INFER_LIMIT = 4
@@ -82,9 +83,9 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             model = gr.Dropdown(H.model_choices("noise"), value=noise_default, label="Model", elem_id="sample-model",
                                 info="Noise → image models; “no weights” ones can be trained in the Train tab")
             with gr.Row(equal_height=True):
-                seed = gr.Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
+                seed = Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
                 rand = gr.Button("🎲 Random", scale=1, elem_id="random-seed")
-            truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
+            truncation = Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
                                    info="< 1: less variety, cleaner images")
             digit = gr.Dropdown(class_choices(), value=0, label="Digit", visible=False, elem_id="sample-digit")
             reset = gr.Button("Reset sliders", elem_id="reset-sliders")
@@ -98,12 +99,12 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
     labels = H.slider_labels(noise_default)
     with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
         with gr.Row(elem_classes="slider-grid"):
-            sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
+            sliders = [Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
                                  visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
                        for i in range(MAX_SLIDERS)]
     with gr.Accordion("Variations", open=True):
         with gr.Row(equal_height=True):
-            n = gr.Slider(4, 64, 16, step=1, label="How many", scale=3)
+            n = Slider(4, 64, 16, step=1, label="How many", scale=3)
             grid_btn = gr.Button("Make a grid of variations", scale=1, elem_id="make-grid")
         grid = gr.Image(label="Variations", type="pil", format="png", interactive=False, elem_id="sample-grid")
         grid_png = gr.File(label="Grid PNG download", height=60)
@@ -133,12 +134,12 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
         with gr.Column(scale=2, min_width=300):
             model = gr.Dropdown(H.model_choices("noise"), value=default_model("noise"), label="Model")
             with gr.Row():
-                seed_a = gr.Number(1, label="Seed A", precision=0)
-                seed_b = gr.Number(2, label="Seed B", precision=0)
+                seed_a = Number(1, label="Seed A", precision=0)
+                seed_b = Number(2, label="Seed B", precision=0)
             with gr.Row():
                 digit_a = gr.Dropdown(class_choices(), value=0, label="Digit A", visible=False)
                 digit_b = gr.Dropdown(class_choices(), value=1, label="Digit B", visible=False)
-            frames = gr.Slider(2, 32, 10, step=1, label="Frames")
+            frames = Slider(2, 32, 10, step=1, label="Frames")
             mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
                             info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
@@ -202,13 +203,13 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
             zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")
             with gr.Row():
-                minutes = gr.Number(1, label="Minutes", info="the run ends after this long…",
+                minutes = Number(1, label="Minutes", info="the run ends after this long…",
                                     minimum=0, maximum=MAX_MINUTES, elem_id="train-minutes")
-                steps = gr.Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
+                steps = Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
                                   precision=0, minimum=0, maximum=MAX_STEPS, elem_id="train-steps")
                 # no minimum: an empty box arrives as 0, which means "the recipe's"
-                batch = gr.Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
-                lr = gr.Number(None, label="Learning rate", info="empty or 0: the recipe's")
+                batch = Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
+                lr = Number(None, label="Learning rate", info="empty or 0: the recipe's")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -280,8 +281,8 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
         with gr.Row(equal_height=True):
             game_model = gr.Dropdown(H.expert_choices(game=True), value=game_default, label="Forger",
                                      elem_id="game-model")
-            rounds = gr.Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
-            seed = gr.Number(0, label="Game number", info="0: a random game; a game's number replays it",
+            rounds = Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
+            seed = Number(0, label="Game number", info="0: a random game; a game's number replays it",
                              precision=0, minimum=0)
             start = gr.Button("Start a game", variant="primary", elem_id="game-start")
         with gr.Row(equal_height=False):

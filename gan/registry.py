@@ -134,7 +134,8 @@ _specs: list[ModelSpec] = [
         discriminator=dict(hidden=(512, 256), image_size=28, channels=1),
         image_size=28, channels=1, latent_dim=100, preprocess=_MNIST,
         sources=_bundled("mnist-gan"), data="mnist-offline",
-        evaluation=Evaluation(targets=(("class_coverage", ">=", 10),)),
+        evaluation=Evaluation(targets=(("class_coverage", ">=", 10), ("confident_share", ">=", 0.8),
+                                       ("rarest_digit_share", ">=", 0.05))),
     ),
     ModelSpec(
         name="mnist-dcgan", family="cdcgan", task="noise",

@@ -841,6 +841,16 @@ def test_numbers_that_are_not_numbers_get_a_message(server):
         assert kind == "complete" and "seed must be a whole number" in reply, (seed, reply)
     image, png, status = app.sample_image("dcgan-faces", float("nan"), 1.0, 0, *NO_EDITS, None)
     assert image is None and "seed must be" in status
+    # a string, a NaN or an infinity where a number belongs: a message naming the field, before the handler
+    cases = [("sample", ["dcgan-faces", "abc", 1.0, 0, *NO_EDITS], "Seed must be a number, got 'abc'"),
+             ("sample", ["dcgan-faces", 1, "x", 0, *NO_EDITS], "Truncation must be a number"),
+             ("sample", ["dcgan-faces", 1, 1.0, 0, "inf", *NO_EDITS[1:]], "must be a finite number"),
+             ("interpolate", ["mnist-dcgan", "one", 2, None, None, 10, "slerp"], "Seed A must be a number")]
+    for api_name, data, words in cases:
+        kind, reply = _raw_call(server, api_name, data)
+        assert kind == "error" and words in reply and "upstream" not in reply, (api_name, data, reply)
+    kind, reply = _raw_call(server, "sample", ["dcgan-faces", "7", "0.5", 0, *NO_EDITS])  # numeric strings: fine
+    assert kind == "complete", reply
 
 
 def test_a_slider_move_does_one_registry_lookup_and_probes_no_weight_source(monkeypatch):

@@ -61,7 +61,9 @@ class NoiseTrainer(Trainer):
         if spec.family == "cifar":
             return {"batch_size": 20, "lr": 4e-4, "steps": 2000, "augment": False}
         conditional = spec.family == "cdcgan"
-        return {"batch_size": 64, "lr": 2e-4, "steps": 2000, "augment": conditional,
+        # mnist-dcgan: batch 32, twice the steps of 64 in the same time; in a minute on 2 CPU cores (~540 steps)
+        # 82% of its samples were the requested digit, against 62% at batch 64 (docs/notes/noise-recipes.md)
+        return {"batch_size": 32 if conditional else 64, "lr": 2e-4, "steps": 2000, "augment": conditional,
                 "mode_seeking": MODE_SEEKING if conditional else 0.0}
 
     def __init__(self, spec, config, hw, total) -> None:
