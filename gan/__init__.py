@@ -36,7 +36,7 @@ from gan.expert import Verdict, judge  # noqa: E402 - the expert uses the API be
 
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
-    "translate_folder", "translate_video",
+    "translate_folder", "translate_video", "export_model",
     "generate", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
     "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
@@ -593,3 +593,24 @@ def translate_video(name: str, source: str | Path, output: str | Path, *,
             if progress is not None:
                 progress(i + 1, count or 0)
     return translation.write_video(output, translated(), fps)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def export_model(name: str, path: str | Path, *, format: str = "onnx", weights: str | Path | None = None,
+                 pretrained: bool = True, mode: str = "deterministic", verify: bool = True) -> tuple[Path, float | None]:
+    """Write the generator of ``name`` as ONNX or TorchScript, with a dynamic batch (and, for translators,
+    dynamic height and width), and check the file against PyTorch fp32 (onnxruntime for ONNX).
+
+    Returns (path, the largest absolute difference from PyTorch, None if not checked). ``mode``: a
+    Pix2Pix's 'deterministic' or 'eval' behaviour (see ``translate``). See ``gan.export``.
+
+    Example:
+        >>> gan.export_model("cyclegan-digits2mnist", "digits2mnist.onnx")
+    """
+    from gan import export as _export
+
+    spec = get_spec(name)
+    model = load_generator(name, weights=weights, pretrained=pretrained)
+    return _export.export(model, spec, path, format, mode=mode, verify=verify)

@@ -296,7 +296,9 @@ def read_video(path: Path) -> tuple[Iterator[Image.Image], float, int | None]:
             width, height = meta.get("size", (0, 0))
             fps = float(meta.get("fps") or 25.0)
             n = meta.get("nframes", float("inf"))
-            count = int(n) if isinstance(n, (int, float)) and np.isfinite(n) else None
+            if not (isinstance(n, (int, float)) and np.isfinite(n)):  # ffmpeg often leaves it out: from the duration
+                n = float(meta.get("duration") or 0) * fps
+            count = round(n) or None
     except (RuntimeError, ModuleNotFoundError):
         raise
     except Exception as e:  # noqa: BLE001 - every decoder error is "not a readable video"
