@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 RESOLUTIONS = ("model", "full")  # or a number: the long side in pixels
 MODES = pix2pix.MODES
 LOWMEM_PIXELS = 1_000_000  # CycleGANs above this run their full-resolution layers a few channels at a time
-CHANNEL_CHUNK = 8  # channels per step of the low-memory path
+CHANNEL_CHUNK = 8  # full-resolution channels per step of the low-memory path
+OUT_CHUNK = 32  # output channels per convolution call of the low-memory path
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi")
 Progress = Callable[[int, int], None]  # (done, total)
@@ -84,14 +85,42 @@ def _instance_norm_(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x.sub_(mean).mul_(torch.rsqrt(var + eps))
 
 
+def _conv(layer: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, inputs: slice = slice(None),
+          out: torch.Tensor | None = None, bias: bool = True) -> torch.Tensor:
+    """``layer`` on ``x`` (only the input channels ``inputs`` of its weight), OUT_CHUNK output channels at a
+    time, written into (or, with ``out`` given, added to) one output tensor: oneDNN's temporary copies are
+    then one chunk's, not the whole output's."""
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    w = layer.weight[inputs] if transposed else layer.weight[:, inputs]  # ConvTranspose2d: (in, out, k, k)
+    n_out = w.shape[1] if transposed else w.shape[0]
+    add = out is not None
+    for o0 in range(0, n_out, OUT_CHUNK):
+        o1 = min(o0 + OUT_CHUNK, n_out)
+        b = layer.bias[o0:o1] if bias and layer.bias is not None else None
+        if transposed:
+            y = F.conv_transpose2d(x, w[:, o0:o1].contiguous(), b, layer.stride, layer.padding, layer.output_padding)
+        else:
+            y = F.conv2d(x, w[o0:o1].contiguous(), b, layer.stride, layer.padding)
+        if out is None:
+            out = torch.empty((x.shape[0], n_out, *y.shape[2:]), dtype=y.dtype, device=y.device)
+        if add:
+            out[:, o0:o1] += y
+        else:
+            out[:, o0:o1] = y
+        del y
+    return out
+
+
 def _resnet_block_(block: cyclegan.ResnetBlock, x: torch.Tensor) -> torch.Tensor:
     """x + conv_block(x), freeing each intermediate as soon as it is used: at most 3 activations alive."""
     pad1, conv1, norm1, _, pad2, conv2, norm2 = block.conv_block
-    h = conv1(pad1(x))
+    p = pad1(x)
+    h = _conv(conv1, p)
+    del p
     _instance_norm_(h, norm1.eps).relu_()
     p = pad2(h)
     del h
-    h = conv2(p)
+    h = _conv(conv2, p)
     del p
     return x.add_(_instance_norm_(h, norm2.eps))
 
@@ -103,13 +132,15 @@ def _apply_(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return x.relu_()
     if isinstance(layer, cyclegan.ResnetBlock):
         return _resnet_block_(layer, x)
+    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and layer.padding_mode == "zeros":
+        return _conv(layer, x)
     return layer(x)
 
 
 def resnet_forward_lowmem(model: cyclegan.Generator, x: torch.Tensor, chunk: int = CHANNEL_CHUNK) -> torch.Tensor:
     """The ResNet generator's forward pass with its two full-resolution stages computed ``chunk`` channels
-    at a time, so that no full-resolution activation of ngf channels is ever held. Equal to ``model(x)``
-    up to float rounding."""
+    at a time, so that no full-resolution activation of ngf channels is ever held, and every convolution
+    written OUT_CHUNK output channels at a time. Equal to ``model(x)`` up to float rounding."""
     layers = list(model.model)
     pad0, conv0, norm0 = layers[0], layers[1], layers[2]
     down = layers[4]  # the first stride-2 convolution
@@ -126,11 +157,8 @@ def resnet_forward_lowmem(model: cyclegan.Generator, x: torch.Tensor, chunk: int
         c1 = min(c0 + chunk, conv0.out_channels)
         a = F.conv2d(xp, conv0.weight[c0:c1], None if conv0.bias is None else conv0.bias[c0:c1])  # (1, k, H, W)
         _instance_norm_(a, norm0.eps).relu_()
-        w = down.weight[:, c0:c1].contiguous()
-        part = F.conv2d(a, w, None, down.stride, down.padding)  # (1, 2ngf, H/2, W/2)
+        h = _conv(down, a, slice(c0, c1), out=h, bias=False)  # (1, 2ngf, H/2, W/2), summed over the chunks
         del a
-        h = part if h is None else h.add_(part)
-        del part
     del xp
     if down.bias is not None:
         h.add_(down.bias[None, :, None, None])
@@ -145,10 +173,10 @@ def resnet_forward_lowmem(model: cyclegan.Generator, x: torch.Tensor, chunk: int
         a = F.conv_transpose2d(h, up.weight[:, c0:c1], None if up.bias is None else up.bias[c0:c1], up.stride,
                                up.padding, up.output_padding)  # (1, k, H, W)
         _instance_norm_(a, norm_up.eps).relu_()
-        part = F.conv2d(pad_out(a), conv_out.weight[:, c0:c1].contiguous())  # (1, C_out, H, W)
+        p = pad_out(a)
         del a
-        out = part if out is None else out.add_(part)
-        del part
+        out = _conv(conv_out, p, slice(c0, c1), out=out, bias=False)  # (1, C_out, H, W)
+        del p
     if conv_out.bias is not None:
         out.add_(conv_out.bias[None, :, None, None])
     return out.tanh_()
