@@ -572,11 +572,12 @@ def translate_folder(name: str, folder: str | Path, output: str | Path, *,
     return written, failed
 
 
-def translate_video(name: str, source: str | Path, output: str | Path, *,
+def translate_video(name: str, source: str | Path, output: str | Path, *, max_frames: int | None = None,
                     progress: translation.Progress | None = None, **options: Any) -> int:
     """Translate a video (mp4, webm, mov, mkv, avi: needs imageio and imageio-ffmpeg) or an animated GIF
     frame by frame into ``output`` (.mp4 or .gif), at the source's frame rate; ``options`` as for
-    ``translate``. At most ``checks.MAX_VIDEO_FRAMES`` frames. Returns the number of frames written.
+    ``translate``. At most ``max_frames`` frames (default and limit: ``checks.MAX_VIDEO_FRAMES``), checked
+    from the header before decoding. Returns the number of frames written.
 
     Example:
         >>> gan.translate_video("cyclegan-horse2zebra", "horse.mp4", "zebra.mp4")
@@ -585,7 +586,9 @@ def translate_video(name: str, source: str | Path, output: str | Path, *,
     spec = get_spec(name)
     if spec.task != "translate":
         raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
-    frames, fps, count = translation.read_video(source)
+    limit = checks.MAX_VIDEO_FRAMES if max_frames is None else \
+        checks.number("max_frames", max_frames, 1, checks.MAX_VIDEO_FRAMES, integer=True)
+    frames, fps, count = translation.read_video(source, limit)
 
     def translated():
         for i, frame in enumerate(frames):

@@ -307,13 +307,15 @@ def _imageio():
     return iio
 
 
-def read_video(path: Path) -> tuple[Iterator[Image.Image], float, int | None]:
+def read_video(path: Path, max_frames: int | None = None) -> tuple[Iterator[Image.Image], float, int | None]:
     """(frames, frames per second, frame count if known) of a video or animated GIF, decoded lazily.
 
     Checked from the header before any frame is decoded: the frame size against ``checks.MAX_PIXELS``,
-    the count against ``checks.MAX_VIDEO_FRAMES`` (and again while decoding, for headers that under-count).
+    the count against ``max_frames`` (default ``checks.MAX_VIDEO_FRAMES``; and again while decoding, for
+    headers that under-count).
     GIFs are read with Pillow; mp4, webm, mov, mkv and avi with imageio's ffmpeg plugin."""
     gif = path.suffix.lower() == ".gif"
+    limit = checks.MAX_VIDEO_FRAMES if max_frames is None else max_frames
     try:
         if gif:
             with Image.open(path) as im:
@@ -334,8 +336,8 @@ def read_video(path: Path) -> tuple[Iterator[Image.Image], float, int | None]:
     if width * height > checks.MAX_PIXELS:
         raise ValueError(f"the video's frames are {width}x{height}; the limit is "
                          f"{checks.MAX_PIXELS // 1_000_000} megapixels, please downscale it")
-    if count is not None and count > checks.MAX_VIDEO_FRAMES:
-        raise ValueError(f"the video has {count} frames; the limit is {checks.MAX_VIDEO_FRAMES}: cut it shorter")
+    if count is not None and count > limit:
+        raise ValueError(f"the video has {count} frames; the limit is {limit}: cut it shorter")
 
     def decoded() -> Iterator[Image.Image]:
         if gif:
@@ -345,8 +347,8 @@ def read_video(path: Path) -> tuple[Iterator[Image.Image], float, int | None]:
                     yield im.convert("RGB")
             return
         for i, frame in enumerate(_imageio().imiter(path, plugin="FFMPEG")):
-            if i >= checks.MAX_VIDEO_FRAMES:
-                raise ValueError(f"the video has more than {checks.MAX_VIDEO_FRAMES} frames: cut it shorter")
+            if i >= limit:
+                raise ValueError(f"the video has more than {limit} frames: cut it shorter")
             yield Image.fromarray(frame)
     return decoded(), fps, count
 

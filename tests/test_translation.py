@@ -368,3 +368,31 @@ def test_video_limits_are_checked_from_the_header(tmp_path, monkeypatch):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(ValueError, match="not a readable video"):
         gan.translate_video("pix2pix-sketch2digit", tmp_path / "broken.mp4", tmp_path / "out.mp4")
+
+
+def test_app_translates_an_uploaded_video_and_reads_nothing_but_uploads(tmp_path, monkeypatch):
+    pytest.importorskip("imageio_ffmpeg")
+    import shutil
+    import uuid
+
+    import app
+    from forger_app import helpers as H
+
+    monkeypatch.setenv("FORGER_APP_RUNS", str(tmp_path / "runs"))
+    frames = _frames(6)
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    upload = H.upload_root() / "forger-tests" / uuid.uuid4().hex
+    upload.mkdir(parents=True)
+    shutil.copy(tmp_path / "clip.gif", upload / "clip.gif")
+    name = "pix2pix-sketch2digit"
+    out, status = app.translate_video_tab(name, {"video": {"path": str(upload / "clip.gif")}, "subtitles": None})
+    assert out is not None and "6 frames translated" in status
+    iio = pytest.importorskip("imageio.v3")
+    assert iio.imread(out, plugin="FFMPEG").shape == (6, 64, 96, 3)
+    out, status = app.translate_video_tab(name, {"video": {"path": str(tmp_path / "clip.gif")}})
+    assert out is None and "not uploaded" in status and str(tmp_path) not in status
+    import forger_app.handlers
+
+    monkeypatch.setattr(forger_app.handlers, "APP_VIDEO_FRAMES", 4)  # the app's own, lower limit on frames
+    out, status = app.translate_video_tab(name, {"video": {"path": str(upload / "clip.gif")}})
+    assert out is None and "the limit is 4" in status
