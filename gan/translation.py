@@ -9,7 +9,7 @@
 - ``translate_folder`` and ``translate_video`` run ``gan.translate`` image by image, frame by frame.
 
 The public entry points are ``gan.translate(..., resolution=, mode=)``, ``gan.translate_folder`` and
-``gan.translate_video``; design notes and measurements are in docs/full-resolution.md.
+``gan.translate_video``; design notes and measurements are in the README (Full resolution, Pix2Pix modes, ...).
 """
 from __future__ import annotations
 

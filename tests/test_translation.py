@@ -138,7 +138,7 @@ def test_unet_tiles_blend_without_seams():
     upsampling kernels are set bilinear (random channel mixing): a smooth output, where a seam shows.
     Tiles laid edge to edge then give a gradient across their borders many times the rest; feathered
     tiles stay within 10%. (With fine noise in the input the ratio is about 1.2, but the network run on
-    the whole image shows 1.14 on the same lines: its own stride grid, not a seam; docs/full-resolution.md.)"""
+    the whole image shows 1.14 on the same lines: its own stride grid, not a seam; see the README.)"""
     torch.manual_seed(0)
     unet = pix2pix.Generator(ngf=16)
     k = torch.tensor([0.25, 0.75, 0.75, 0.25])
