@@ -260,7 +260,7 @@ def _tiles(progress: Any) -> Any:
     """``gan.translate``'s progress callback, shown by Gradio's progress bar (tiles of a large image)."""
     def report(done: int, total: int) -> None:
         if total > 1:
-            progress((done, total), desc="translating", unit="tiles")
+            progress(done / total, desc=f"translating: tile {done} of {total}")
     return report
 
 
@@ -273,8 +273,8 @@ def _translate(model_key: str, image: Any, session: Session | None, options: dic
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
         picture = H.open_upload(image)
-        out = H.on_gpu(gan.translate, name, picture, weights=weights, progress=progress and _tiles(progress),
-                       **options)
+        tiles = None if progress is None else _tiles(progress)  # (a gr.Progress is falsy: test for None)
+        out = H.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
         return (H.enlarge(out) if options["resolution"] == "model" else out), _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
@@ -320,7 +320,8 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
         source = H.uploaded_file(video)
         out = H.output_path(".mp4", "forger-video-")
         frames = H.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
-                          progress=lambda done, total: progress((done, total or None), desc="frames", unit="frames"),
+                          progress=lambda done, total: progress(done / total if total else None,
+                                                                desc=f"frame {done}" + (f" of {total}" if total else "")),
                           **_options(resolution, mode, seed))
         return str(out), f"{frames} frame{'s' if frames != 1 else ''} translated. " + _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001

@@ -704,6 +704,9 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(huge_png(tmp_path / "h.png", 20000,
                                                                                        20000))))
     assert out is None and "too large" in status
+    # at full resolution, in a real request: the progress bar over the tiles (289 tiles of 32 px here)
+    out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(app.EXAMPLES / "sketch_2.png")), "full")
+    assert "⚠️" not in status and Image.open(out).size == (280, 280)
     frames = [Image.new("L", (40, 30), 255 - 60 * i) for i in range(3)]  # different frames: GIF merges equal ones
     frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     video, status = call("/translate_video", "pix2pix-sketch2digit", handle_file(str(tmp_path / "clip.gif")),
