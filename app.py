@@ -50,8 +50,9 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     translate_model_changed,
     translate_sketch,
     translate_tab,
+    translate_video_tab,
 )
-from forger_app.handlers import class_choices, default_model
+from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model
 from forger_app.helpers import MAX_SLIDERS
 from forger_app.inputs import Number, Slider
 
@@ -181,16 +182,33 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
                            buttons=["download", "fullscreen"], elem_id="translate-out")
             ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
+    with gr.Row():
+        resolution = gr.Radio(RESOLUTIONS, value="model", label="Resolution", elem_id="translate-resolution",
+                              info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)")
+        mode = gr.Radio(MODES, value="deterministic", label="Pix2Pix mode", elem_id="translate-mode",
+                        info="as the official code: test.py (paper) or test.py --eval; a CycleGAN has one")
+        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
+                         elem_id="translate-seed")
+    with gr.Accordion("Translate a video (mp4, webm, mov, gif), frame by frame", open=False):
+        with gr.Row(equal_height=False):
+            video = gr.Video(label="Input video", sources=["upload"], height=240, elem_id="translate-video-in")
+            video_out = gr.Video(label="Translated video", interactive=False, height=240,
+                                 elem_id="translate-video-out")
+        video_go = gr.Button("Translate the video", elem_id="translate-video-btn")
 
+    options = [session, resolution, mode, seed]
     model.input(translate_model_changed, [model, session], [status, sketch, out],
                 api_name="select_translate_model", concurrency_limit=None)
     # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
     # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
-    gr.on([go.click, image.upload], translate_tab, [model, image, session], [out, status], api_name="translate",
+    gr.on([go.click, image.upload], translate_tab, [model, image, *options], [out, status], api_name="translate",
           preprocess=False, **INFER_KW)
     # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed
-    gr.on([sketch.change], translate_sketch, [model, sketch, session], [out, status],
+    gr.on([sketch.change], translate_sketch, [model, sketch, *options], [out, status],
           api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+    # the video, too, is read by the handler (uploads only, limits checked from the header)
+    video_go.click(translate_video_tab, [model, video, *options], [video_out, status], api_name="translate_video",
+                   preprocess=False, **INFER_KW)
     return dict(model=model, image=image, sketch=sketch, out=out, ask=ask)
 
 

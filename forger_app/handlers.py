@@ -245,7 +245,28 @@ def translate_model_changed(model_key: str, state: Any = None) -> tuple:
     return status, gr.update(visible=H.has_sketchpad(name)), None
 
 
-def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
+APP_VIDEO_FRAMES = 120  # the app translates at most this many frames of a video (the library: checks.MAX_VIDEO_FRAMES)
+RESOLUTIONS = [("Model size (fast)", "model"), ("Long side 1024", "1024"), ("Full resolution", "full")]
+MODES = [("Deterministic", "deterministic"), ("Paper (dropout on, seeded)", "paper"), ("Official --eval", "eval")]
+
+
+def _options(resolution: Any, mode: Any, seed: Any) -> dict[str, Any]:
+    """The Translate tab's options as ``gan.translate`` arguments (checked there)."""
+    seed = 0 if seed is None or seed == "" else seed
+    seed = int(seed) if isinstance(seed, float) and seed.is_integer() else seed
+    return dict(resolution=resolution or "model", mode=mode or "deterministic", seed=seed)
+
+
+def _tiles(progress: Any) -> Any:
+    """``gan.translate``'s progress callback, shown by Gradio's progress bar (tiles of a large image)."""
+    def report(done: int, total: int) -> None:
+        if total > 1:
+            progress(done / total, desc=f"translating: tile {done} of {total}")
+    return report
+
+
+def _translate(model_key: str, image: Any, session: Session | None, options: dict[str, Any],
+               progress: Any = None) -> tuple:
     name = None
     try:
         name, weights = H.resolve_model(model_key, session, "translate")
@@ -253,21 +274,25 @@ def _translate(model_key: str, image: Any, session: Session | None) -> tuple:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
         picture = H.open_upload(image)
-        out = H.on_gpu(gan.translate, name, picture, weights=weights)
-        return H.enlarge(out), _status_for(model_key, session, "translate")
+        tiles = None if progress is None else _tiles(progress)  # (a gr.Progress is falsy: test for None)
+        out = H.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
+        return (H.enlarge(out) if options["resolution"] == "model" else out), _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
 
 
-def translate_tab(model_key: str, image: Any, state: Any = None) -> tuple:
+def translate_tab(model_key: str, image: Any, state: Any = None, resolution: str = "model",
+                  mode: str = "deterministic", seed: Any = 0, progress: Any = gr.Progress()) -> tuple:
     """Translate an uploaded / webcam / pasted image: (output image, status).
 
     ``image`` is a file path or Gradio's file payload (the event skips Gradio's own image
-    decoding so that a broken or huge file gets our clear message)."""
-    return _translate(model_key, image, _session(state))
+    decoding so that a broken or huge file gets our clear message). ``resolution``: 'model', 'full' or a
+    long side; ``mode`` and ``seed``: a Pix2Pix's behaviour (``gan.translate``)."""
+    return _translate(model_key, image, _session(state), _options(resolution, mode, seed), progress)
 
 
-def translate_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
+def translate_sketch(model_key: str, sketch: Any, state: Any = None, resolution: str = "model",
+                     mode: str = "deterministic", seed: Any = 0) -> tuple:
     """Translate the sketchpad drawing: (output image, status)."""
     try:
         drawing = H.sketch_image(sketch)
@@ -275,7 +300,33 @@ def translate_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
         return None, _fail(e)
     if drawing is None:
         return None, "Draw a digit on the sketchpad first."
-    return _translate(model_key, drawing, _session(state))
+    return _translate(model_key, drawing, _session(state), _options(resolution, mode, seed))
+
+
+def translate_video_tab(model_key: str, video: Any, state: Any = None, resolution: str = "model",
+                        mode: str = "deterministic", seed: Any = 0, progress: Any = gr.Progress()) -> tuple:
+    """Translate an uploaded video (mp4, webm, mov, gif...) frame by frame: (mp4 path, status).
+
+    The event skips Gradio's video preprocessing: only a file inside Gradio's upload folder is read, and
+    at most APP_VIDEO_FRAMES frames (checked from the header before decoding)."""
+    session = _session(state)
+    name = None
+    try:
+        name, weights = H.resolve_model(model_key, session, "translate")
+        if isinstance(video, dict) and "video" in video:  # a {"video": FileData, "subtitles": ...} payload
+            video = video["video"]
+        if video is None:
+            raise ValueError("no video: upload one (mp4, webm, mov or an animated gif)")
+        gan.raise_if_failing(name, weights)
+        source = H.uploaded_file(video)
+        out = H.output_path(".mp4", "forger-video-")
+        frames = H.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
+                          progress=lambda done, total: progress(done / total if total else None,
+                                                                desc=f"frame {done}" + (f" of {total}" if total else "")),
+                          **_options(resolution, mode, seed))
+        return str(out), f"{frames} frame{'s' if frames != 1 else ''} translated. " + _status_for(model_key, session, "translate")
+    except Exception as e:  # noqa: BLE001
+        return None, _fail(e, name)
 
 
 # ---------------------------------------------------------------------------- Train

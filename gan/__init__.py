@@ -28,14 +28,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 
-from gan import checks, data as _data, hardware, latent, serving, weights as _weights
-from gan.models import family_module
+from gan import checks, data as _data, hardware, latent, serving, translation, weights as _weights
+from gan.models import family_module, pix2pix
 from gan.registry import ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 from gan.expert import Verdict, judge  # noqa: E402 - the expert uses the API below lazily
 
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
+    "translate_folder", "translate_video", "export_model",
     "generate", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
     "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
@@ -462,15 +463,20 @@ def preprocess(name: str, image: Any) -> torch.Tensor:
         return _prepare(get_spec(name), _decode(img))
 
 
-def _prepare(spec: ModelSpec, img: Image.Image) -> torch.Tensor:
+def _prepare(spec: ModelSpec, img: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The model input (C, H, W): at the model's size (S, S), or at ``size`` (width, height) for full resolution.
+
+    The resize is PIL's bicubic without ``reducing_gap``, as torchvision's ``Resize`` in the official
+    ``get_transform``, so the input equals the official one at every size."""
     pre = spec.preprocess
     img = _to_mode(img, pre.channels)
     if pre.crop == "center":
         img = ImageOps.fit(img, (min(img.size),) * 2)
-    if not pre.fit:  # fit_digit resizes from the full image instead
-        img = img.resize((pre.size, pre.size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    size = (pre.size, pre.size) if size is None else size
+    if not pre.fit and img.size != size:  # fit_digit resizes from the full image instead
+        img = img.resize(size, Image.Resampling.BICUBIC)
     x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, S, S)
+    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, H, W)
     if pre.invert_light and x.mean() > 0.5:
         x = 1.0 - x  # a dark drawing on light paper -> light strokes on black, like the training data
     if pre.fit:
@@ -478,25 +484,136 @@ def _prepare(spec: ModelSpec, img: Image.Image) -> torch.Tensor:
     return (x - pre.mean) / pre.std
 
 
-def translate(name: str, image: Any, *, weights: str | Path | None = None,
-              precision: str | None = None) -> Image.Image:
-    """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in, a sensible size out.
+_full_runs = threading.BoundedSemaphore(1)  # one large full-resolution translation at a time: bounded memory
 
-    The image is preprocessed as the registry says (mode, light-background inversion,
-    resize), translated, and returned with the input's aspect ratio.
+
+def translate(name: str, image: Any, *, weights: str | Path | None = None, precision: str | None = None,
+              resolution: str | int = "model", mode: str = "deterministic", seed: int = 0,
+              progress: translation.Progress | None = None) -> Image.Image:
+    """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in.
+
+    Args:
+        name: a translator (see ``list_models(task="translate")``).
+        image: a path, bytes, PIL image or array.
+        weights: use these weights instead of the registry's.
+        precision: the serving path at model resolution (see ``gan.sample``); other resolutions run eager fp32.
+        resolution: 'model' translates at the model's size (256x256 for the official models) and returns the
+            input's aspect ratio, long side up to 1024; 'full' translates at the input's own size (a CycleGAN
+            whole, a Pix2Pix U-Net in feathered tiles; at most ``checks.MAX_TRANSLATE_PIXELS``); a number N
+            translates at long side N.
+        mode: Pix2Pix only (a CycleGAN has no dropout nor running statistics): 'deterministic' (image
+            statistics, no dropout), 'paper' (the official test.py: image statistics, dropout on, seeded by
+            ``seed``) or 'eval' (the official test.py --eval: running statistics, no dropout).
+        seed: the dropout seed of mode 'paper'.
+        progress: called with (tiles done, tiles in all) while a full-resolution translation runs.
 
     Example:
-        >>> gan.translate("cyclegan-horse2zebra", "horse.jpg").save("zebra.jpg")
+        >>> gan.translate("cyclegan-horse2zebra", "horse.jpg", resolution="full").save("zebra.jpg")
     """
     spec = get_spec(name)
     if spec.task != "translate":
         raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
+    resolution = translation.check_resolution(resolution)
+    mode = translation.check_mode(spec, mode)
+    seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
+    if resolution != "model" and spec.preprocess.fit:
+        raise ValueError(f"{name!r} frames each digit as MNIST does, in {spec.preprocess.size}x"
+                         f"{spec.preprocess.size}: it translates at model resolution only")
     img = _open(image)
     with _image_slot(img):
         img = _decode(img)
         width, height = img.size
-        x = _prepare(spec, img)[None]  # (1, C, S, S)
+        size = None if resolution == "model" else translation.target_size(width, height, resolution)
+        x = _prepare(spec, img, size)[None]  # (1, C, S, S) or (1, C, H, W)
         del img
-    y = _serving_generator(name, weights)(x, precision=precision)
-    out = to_images(y)[0]
-    return out.resize(_output_size(width, height, spec.preprocess.size), Image.Resampling.BICUBIC)
+    served = _serving_generator(name, weights)
+    model = served.eager
+    if mode != "deterministic" and spec.family == "pix2pix":
+        model = pix2pix.with_mode(served.eager, mode, seed)
+    if resolution == "model":
+        if model is served.eager:
+            y = served(x, precision=precision)
+        else:
+            with torch.inference_mode():
+                y = model(x.to(served.device)).cpu()
+        return to_images(y)[0].resize(_output_size(width, height, spec.preprocess.size), Image.Resampling.BICUBIC)
+    big = x.shape[-1] * x.shape[-2] > BIG_IMAGE_PIXELS // 4
+    with _full_runs if big else contextlib.nullcontext():
+        y = translation.run_full(model, spec, x, progress=progress)
+    return to_images(y)[0]
+
+
+def translate_folder(name: str, folder: str | Path, output: str | Path, *,
+                     progress: translation.Progress | None = None, **options: Any) -> tuple[list[Path], dict[str, str]]:
+    """Translate every image directly inside ``folder`` (at most ``checks.MAX_FOLDER_IMAGES``) into
+    ``output``/<name>.png; ``options`` as for ``translate``. Returns (files written, {file name: error})
+    for the images that could not be translated; ``progress`` gets (images done, images in all).
+
+    Example:
+        >>> written, failed = gan.translate_folder("cyclegan-horse2zebra", "horses/", "zebras/", resolution="full")
+    """
+    folder, output = Path(folder), Path(output)
+    files = translation.list_images(folder)
+    get_spec(name)  # an unknown model fails before any folder is made
+    if output.resolve() == folder.resolve():
+        raise ValueError("the output folder must differ from the input folder")
+    output.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failed: dict[str, str] = {}
+    for i, path in enumerate(files):
+        try:
+            out = output / f"{path.stem}.png"
+            translate(name, path, **options).save(out)
+            written.append(out)
+        except ValueError as e:  # a bad image is reported, and the others are translated
+            failed[path.name] = str(e)
+        if progress is not None:
+            progress(i + 1, len(files))
+    return written, failed
+
+
+def translate_video(name: str, source: str | Path, output: str | Path, *, max_frames: int | None = None,
+                    progress: translation.Progress | None = None, **options: Any) -> int:
+    """Translate a video (mp4, webm, mov, mkv, avi: needs imageio and imageio-ffmpeg) or an animated GIF
+    frame by frame into ``output`` (.mp4 or .gif), at the source's frame rate; ``options`` as for
+    ``translate``. At most ``max_frames`` frames (default and limit: ``checks.MAX_VIDEO_FRAMES``), checked
+    from the header before decoding. Returns the number of frames written.
+
+    Example:
+        >>> gan.translate_video("cyclegan-horse2zebra", "horse.mp4", "zebra.mp4")
+    """
+    source, output = Path(source), Path(output)
+    spec = get_spec(name)
+    if spec.task != "translate":
+        raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
+    limit = checks.MAX_VIDEO_FRAMES if max_frames is None else \
+        checks.number("max_frames", max_frames, 1, checks.MAX_VIDEO_FRAMES, integer=True)
+    frames, fps, count = translation.read_video(source, limit)
+
+    def translated():
+        for i, frame in enumerate(frames):
+            yield translate(name, frame, **options)
+            if progress is not None:
+                progress(i + 1, count or 0)
+    return translation.write_video(output, translated(), fps)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def export_model(name: str, path: str | Path, *, format: str = "onnx", weights: str | Path | None = None,
+                 pretrained: bool = True, mode: str = "deterministic", verify: bool = True) -> tuple[Path, float | None]:
+    """Write the generator of ``name`` as ONNX or TorchScript, with a dynamic batch (and, for translators,
+    dynamic height and width), and check the file against PyTorch fp32 (onnxruntime for ONNX).
+
+    Returns (path, the largest absolute difference from PyTorch, None if not checked). ``mode``: a
+    Pix2Pix's 'deterministic' or 'eval' behaviour (see ``translate``). See ``gan.export``.
+
+    Example:
+        >>> gan.export_model("cyclegan-digits2mnist", "digits2mnist.onnx")
+    """
+    from gan import export as _export
+
+    spec = get_spec(name)
+    model = load_generator(name, weights=weights, pretrained=pretrained)
+    return _export.export(model, spec, path, format, mode=mode, verify=verify)

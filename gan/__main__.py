@@ -1,4 +1,4 @@
-"""The command line: python -m gan list | info | sample | interpolate | translate | judge | import | train | push | evaluate."""
+"""The command line: python -m gan list | info | sample | interpolate | translate | export | judge | import | train | push | evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -84,11 +84,63 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bar(desc: str):
+    """A tqdm progress bar as a ``progress(done, total)`` callback, and the bar to close."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="", leave=False, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+    return progress, bar
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import gan
+    from gan.translation import VIDEO_SUFFIXES
 
-    gan.translate(args.model, args.image, weights=args.weights, precision=args.precision).save(args.output)
-    print(f"wrote {args.output}")
+    source = Path(args.image)
+    options = dict(weights=args.weights, precision=args.precision, resolution=args.resolution, mode=args.mode,
+                   seed=args.seed)
+    if source.is_dir():
+        if not args.output:
+            raise ValueError("translating a folder needs an output folder: -o OUT_FOLDER")
+        progress, bar = _bar("images")
+        with bar:
+            written, failed = gan.translate_folder(args.model, source, args.output, progress=progress, **options)
+        for name, error in failed.items():
+            print(f"skipped {name}: {error}", file=sys.stderr)
+        print(f"wrote {len(written)} image{'s' if len(written) != 1 else ''} to {args.output}")
+        return 1 if failed and not written else 0
+    output = Path(args.output or "translated.png")
+    video_in = source.suffix.lower() in VIDEO_SUFFIXES and (source.suffix.lower() != ".gif"
+                                                             or output.suffix.lower() in (".gif", ".mp4"))
+    if video_in:
+        if output.suffix.lower() not in (".gif", ".mp4"):
+            output = output.with_suffix(".mp4")
+        progress, bar = _bar("frames")
+        with bar:
+            frames = gan.translate_video(args.model, source, output, progress=progress, **options)
+        print(f"wrote {output} ({frames} frames)")
+        return 0
+    progress, bar = _bar("tiles")
+    with bar:
+        image = gan.translate(args.model, source, progress=progress, **options)
+    image.save(output)
+    print(f"wrote {output} ({image.width}x{image.height})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import gan
+
+    path, diff = gan.export_model(args.model, args.output, format=args.format, weights=args.weights,
+                                  pretrained=not args.untrained, mode=args.mode, verify=not args.no_check)
+    checked = "not checked" if diff is None else f"max |difference| from PyTorch fp32: {diff:.2e}"
+    print(f"wrote {path} ({args.format}; {checked})")
     return 0
 
 
@@ -168,13 +220,32 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_option(s)
     s.set_defaults(func=cmd_interpolate)
 
-    s = sub.add_parser("translate", help="translate an image with a Pix2Pix or CycleGAN model")
+    s = sub.add_parser("translate", help="translate an image, a folder of images or a video (mp4, gif) "
+                                         "with a Pix2Pix or CycleGAN model")
     s.add_argument("model")
-    s.add_argument("image")
+    s.add_argument("image", help="an image, a folder of images, or a video (.mp4 .webm .mov .mkv .avi; "
+                                 ".gif with -o *.gif or *.mp4)")
     s.add_argument("--weights")
-    s.add_argument("-o", "--output", default="translated.png")
+    s.add_argument("-o", "--output", help="the output image, folder or video (default: translated.png / .mp4)")
+    s.add_argument("--resolution", default="model",
+                   help="model (the model's size, then resized), full (the input's own size) or a long side N")
+    s.add_argument("--mode", choices=["deterministic", "paper", "eval"], default="deterministic",
+                   help="Pix2Pix: deterministic (image statistics, no dropout), paper (official test.py: "
+                        "dropout on, seeded by --seed) or eval (official --eval: running statistics)")
+    s.add_argument("--seed", type=int, default=0, help="the dropout seed of --mode paper")
     _precision_option(s)
     s.set_defaults(func=cmd_translate)
+
+    s = sub.add_parser("export", help="write a generator as ONNX or TorchScript, checked against PyTorch")
+    s.add_argument("model")
+    s.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    s.add_argument("-o", "--output", required=True, help="the file to write (.onnx, .pt)")
+    s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
+    s.add_argument("--mode", choices=["deterministic", "eval"], default="deterministic",
+                   help="Pix2Pix: image statistics (deterministic) or running statistics (the official --eval)")
+    s.add_argument("--untrained", action="store_true", help="export a freshly initialised network (no weights)")
+    s.add_argument("--no-check", action="store_true", help="skip running the file against PyTorch")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("judge", help="ask the model's discriminator (the expert) what it thinks of images")
     s.add_argument("model")

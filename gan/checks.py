@@ -18,6 +18,10 @@ MAX_PIXELS = 50_000_000  # input images, checked from the header before decoding
 MAX_PARAMETERS = 200_000_000  # a generator or discriminator built from a weights file's config
 MAX_WEIGHTS_BYTES = 2 << 30  # a weights file (the largest bundled or official one is ~45 MB)
 MAX_BATCH_SIZE = 4096  # training batch size
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 8192  # translate(resolution=N): the output's long side in pixels
+MAX_TRANSLATE_PIXELS = 12_000_000  # translation at full resolution (a 4000x3000 photo); larger inputs are scaled to fit
+MAX_FOLDER_IMAGES = 1000  # images of one folder translated by one call
+MAX_VIDEO_FRAMES = MAX_FRAMES  # frames of a video translated by one call
 
 
 def number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:

@@ -27,7 +27,7 @@ from forger_app.helpers import Session, UnsafeZipError
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
     "/select_interpolate_model", "/interpolate",
-    "/select_translate_model", "/translate", "/translate_sketch",
+    "/select_translate_model", "/translate", "/translate_sketch", "/translate_video",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
     "/refresh_models",
     "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert", "/ask_expert_translation",
@@ -707,6 +707,14 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(huge_png(tmp_path / "h.png", 20000,
                                                                                        20000))))
     assert out is None and "too large" in status
+    # at full resolution, in a real request: the progress bar over the tiles (289 tiles of 32 px here)
+    out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(app.EXAMPLES / "sketch_2.png")), "full")
+    assert "⚠️" not in status and Image.open(out).size == (280, 280)
+    frames = [Image.new("L", (40, 30), 255 - 60 * i) for i in range(3)]  # different frames: GIF merges equal ones
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    video, status = call("/translate_video", "pix2pix-sketch2digit", handle_file(str(tmp_path / "clip.gif")),
+                         "full", "paper", 3)
+    assert "3 frames translated" in status and Path(video["video"] if isinstance(video, dict) else video).exists()
     # Train: start, stop mid-run from the same session, the weights appear in this session only
     data, status = call("/select_train_model", "cifar10-gan")
     assert data == "cifar10"

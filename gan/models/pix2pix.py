@@ -7,9 +7,14 @@ edges2shoes, map2sat, sat2map, day2night) load unchanged.
 Inference follows the official test script's default (no ``--eval``): BatchNorm
 normalises with the statistics of the image itself, while dropout stays off so that
 the same input always gives the same output. ``ImageStatsBatchNorm2d`` does that in
-eval mode without touching the running buffers.
+eval mode without touching the running buffers. ``with_mode`` gives the official code's
+two other behaviours: 'paper' (test.py without --eval: image statistics and dropout on,
+here from a seeded generator) and 'eval' (test.py --eval: running statistics, no dropout).
 """
 from __future__ import annotations
+
+import copy
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +27,33 @@ class ImageStatsBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d that, in eval mode, normalises with the statistics of the batch at hand.
 
     Training is plain BatchNorm. The running buffers are kept (for key compatibility)
-    but never used nor updated at inference.
+    but never updated at inference, and used only with ``running_stats`` (the official --eval).
     """
+
+    running_stats = False  # at inference: True normalises with the running buffers, as nn.BatchNorm2d.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or self.running_stats:
+            return super().forward(x)
+        if torch.onnx.is_in_onnx_export():  # the same statistics as plain ops, which ONNX runtimes support
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), keepdim=True, correction=0)
+            w, b = self.weight[None, :, None, None], self.bias[None, :, None, None]
+            return (x - mean) * torch.rsqrt(var + self.eps) * w + b
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+class SeededDropout(nn.Dropout):
+    """Dropout; at inference off, unless given a ``generator`` (the paper's test-time noise, reproducible)."""
+
+    generator: torch.Generator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return super().forward(x)
-        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        if self.generator is None:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=self.generator.device) >= self.p
+        return x * keep.to(x.device, x.dtype) / (1.0 - self.p)
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -52,7 +77,7 @@ class UnetSkipConnectionBlock(nn.Module):
             down = [nn.LeakyReLU(0.2, True), downconv, ImageStatsBatchNorm2d(inner_nc)]
             up = [nn.ReLU(True), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1, bias=False),
                   ImageStatsBatchNorm2d(outer_nc)]
-            layers = [*down, submodule, *up] + ([nn.Dropout(0.5)] if use_dropout else [])
+            layers = [*down, submodule, *up] + ([SeededDropout(0.5)] if use_dropout else [])
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,6 +112,30 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+MODES = ("deterministic", "paper", "eval")
+
+
+def with_mode(model: Generator, mode: str, seed: int = 0) -> Generator:
+    """A copy of ``model`` that shares its weights, in eval mode, behaving as the official code does in ``mode``:
+
+    - 'deterministic': image statistics, no dropout (``model`` itself behaves so);
+    - 'paper': test.py without --eval (the network stays in train mode): image statistics, dropout on,
+      drawn from a generator seeded with ``seed``;
+    - 'eval': test.py --eval (``model.eval()``): running statistics, no dropout.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    out = copy.deepcopy(model, shared).eval()
+    device = next(model.parameters()).device
+    for m in out.modules():
+        if isinstance(m, ImageStatsBatchNorm2d):
+            m.running_stats = mode == "eval"
+        elif isinstance(m, SeededDropout):
+            m.generator = torch.Generator(device).manual_seed(seed) if mode == "paper" else None
+    return out
 
 
 class Discriminator(NLayerDiscriminator):
