@@ -829,7 +829,8 @@ def test_the_api_reads_only_uploads_and_never_shows_server_paths(server, tmp_pat
     for path, words in cases.items():
         started = time.monotonic()
         kind, reply = _raw_call(server, "translate", ["cyclegan-mnist2digits",
-                                                      {"path": path, "meta": {"_type": "gradio.FileData"}}])
+                                                      {"path": path, "meta": {"_type": "gradio.FileData"}},
+                                                      "model", "deterministic", 0])
         # Gradio itself refuses paths outside its upload folder (an error event); what reaches the
         # handler is refused by it with a message
         assert (kind == "error" and "not uploaded" in words) or (kind == "complete" and words in reply), (path, reply)
