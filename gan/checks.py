@@ -18,6 +18,8 @@ MAX_PIXELS = 50_000_000  # input images, checked from the header before decoding
 MAX_PARAMETERS = 200_000_000  # a generator or discriminator built from a weights file's config
 MAX_WEIGHTS_BYTES = 2 << 30  # a weights file (the largest bundled or official one is ~45 MB)
 MAX_BATCH_SIZE = 4096  # training batch size
+MAX_PROJECTION_STEPS = 2000  # Adam steps of one projection (gan.project)
+MAX_PROJECTION_STARTS = 16  # starting latents of one projection, per class
 
 
 def number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:
