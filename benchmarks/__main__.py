@@ -14,7 +14,8 @@ import time
 import warnings
 from pathlib import Path
 
-SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "training", "coldstart", "load", "gpu")
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "coldstart", "load",
+            "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "translate":
             from benchmarks import translate
             new = translate.run(peak, args.quick)
+        elif section == "projection":
+            from benchmarks import projection
+            new = projection.run(args.quick)
         elif section == "training":
             from benchmarks import training
             new = training.run(args.quick, peak=peak)

@@ -24,8 +24,8 @@ from gan.registry import ModelSpec
 
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
-DEFAULT_STEPS = 100
-DEFAULT_STARTS = 4
+DEFAULT_STEPS = 80
+DEFAULT_STARTS = 2
 KEEP = 2  # candidates still optimised after the first PRUNE_AT of the steps
 PRUNE_AT = 0.25
 LR = 0.08  # Adam's step on z, cosine-decayed to 5% of it
@@ -77,7 +77,8 @@ def target(spec: ModelSpec, image: Any) -> torch.Tensor:
 
 def _distances(spec: ModelSpec, fake: torch.Tensor, real: torch.Tensor, real_feats: torch.Tensor | None,
                z: torch.Tensor) -> torch.Tensor:
-    """The loss of each candidate (B,): pixels at full and half size, classifier features, the prior."""
+    """The loss of each candidate (B,): pixels at full and half size, classifier features (when
+    ``real_feats`` is given), the prior."""
     loss = (fake - real).pow(2).mean((1, 2, 3))
     loss = loss + (F.avg_pool2d(fake, 2) - F.avg_pool2d(real, 2)).pow(2).mean((1, 2, 3))
     if real_feats is not None:

@@ -26,6 +26,7 @@ from forger_app.helpers import Session, UnsafeZipError
 
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
+    "/project",
     "/select_interpolate_model", "/interpolate",
     "/select_translate_model", "/translate", "/translate_sketch",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
