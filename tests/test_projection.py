@@ -16,6 +16,9 @@ import gan
 from gan import data, evaluate, projection
 from gan.evaluate import interleaved
 
+# the app's handlers toast their messages with gr.Warning, which outside a request is a UserWarning
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+
 
 def _held_out_digits(k: int) -> tuple[list[np.ndarray], list[int]]:
     """k real held-out MNIST digits (the generators never saw them), one per class in turn."""
@@ -47,7 +50,7 @@ def test_held_out_digits_project_to_the_same_digit_and_a_similar_image():
 
 def test_a_faces_models_own_sample_projects_back_closely_from_latents_it_is_not_given():
     face = gan.sample("dcgan-faces", seed=777, precision="fp32")[0]
-    p = gan.project("dcgan-faces", face, steps=40, starts=2)
+    p = gan.project("dcgan-faces", face)  # the default steps and starts
     assert p.label is None and p.z.shape == (100,)
     assert p.psnr >= 20, f"PSNR {p.psnr:.1f} dB"
     redrawn = gan.sample("dcgan-faces", z=p.z[None], precision="fp32")[0]  # the latent redraws the reconstruction
