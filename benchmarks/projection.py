@@ -36,9 +36,10 @@ def _timed(fn) -> tuple[object, float, float]:
     return out, time.perf_counter() - wall, (time.process_time() - cpu) / torch.get_num_threads()
 
 
-def textbook(name: str, image, steps: int = projection.DEFAULT_STEPS) -> float:
+def textbook(name: str, image) -> float:
     """The reference: for each class in turn (or once), one seeded start, Adam on pixel MSE; the best loss."""
     spec = gan.registry.get_spec(name)
+    steps = projection.DEFAULTS[spec.channels][0]
     g = projection._generator(name, None)
     real = projection.target(spec, image)[None]
     best = float("inf")

@@ -227,14 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_option(s)
     s.set_defaults(func=cmd_interpolate)
 
-    from gan.projection import DEFAULT_STARTS, DEFAULT_STEPS
-
     s = sub.add_parser("project", help="find the latent of your own image: write it (.npy) and the reconstruction")
     s.add_argument("model")
     s.add_argument("image")
-    s.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="optimisation steps")
-    s.add_argument("--starts", type=int, default=DEFAULT_STARTS,
-                   help="starting latents optimised together (per class)")
+    s.add_argument("--steps", type=int, help="optimisation steps (default: 120 for digit models, 300 for RGB)")
+    s.add_argument("--starts", type=int, help="starting latents optimised together, per class (default 4)")
     s.add_argument("--label", type=int, help="conditional models: project under this class (default: find it)")
     s.add_argument("--seed", type=int, default=0, help="seed of the starting latents")
     s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
