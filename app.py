@@ -35,6 +35,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     interpolate_model_changed,
     interpolate_tab,
     page_load,
+    project_image,
     push_weights,
     random_sample,
     refresh_expert_models,
@@ -103,6 +104,16 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             sliders = [Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
                                  visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
                        for i in range(MAX_SLIDERS)]
+    start = gr.State(None)  # a latent projected from the user's image: the sliders then edit it
+    with gr.Accordion("Start from my image: find its latent, then edit it with the sliders", open=True):
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=260):
+                own = gr.Image(label="Your image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                               height=240, elem_id="project-in")
+                project = gr.Button("Start from my image", variant="primary", elem_id="project-btn")
+            own_sketch = _sketchpad("…or draw a digit, then press the button", True, "project-sketch")
+            pair = gr.Image(label="Your image | its reconstruction", type="pil", format="png", interactive=False,
+                            height=240, elem_id="project-pair")
     with gr.Accordion("Variations", open=True):
         with gr.Row(equal_height=True):
             n = Slider(4, 64, 16, step=1, label="How many", scale=3)
@@ -112,19 +123,22 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
 
     model.input(sample_model_changed, [model, seed, truncation, session], [status, digit, *sliders, image, png],
                 api_name="select_sample_model", **INFER_KW)
-    gr.on([seed.input, seed.submit, digit.input], sample_image, [model, seed, truncation, digit, *sliders, session],
-          [image, png, status], api_name="sample", trigger_mode="always_last", **INFER_KW)
+    gr.on([seed.input, seed.submit, digit.input], sample_image,
+          [model, seed, truncation, digit, *sliders, session, start], [image, png, status], api_name="sample",
+          trigger_mode="always_last", **INFER_KW)
     # while dragging: the image alone, the fastest round trip; on release: the image, its PNG and the status
     gr.on([s.input for s in [truncation, *sliders]], sample_live,
-          [model, seed, truncation, digit, *sliders, session], [image], api_name="sample_live",
+          [model, seed, truncation, digit, *sliders, session, start], [image], api_name="sample_live",
           trigger_mode="always_last", show_progress="hidden", **INFER_KW)
     gr.on([s.release for s in [truncation, *sliders]], sample_image,
-          [model, seed, truncation, digit, *sliders, session], [image, png, status], api_name="sample_settled",
+          [model, seed, truncation, digit, *sliders, session, start], [image, png, status], api_name="sample_settled",
           trigger_mode="always_last", show_progress="hidden", **INFER_KW)
     rand.click(random_sample, [model, truncation, digit, *sliders, session], [seed, image, png, status],
                api_name="random_seed", **INFER_KW)
-    reset.click(reset_sliders, [model, seed, truncation, digit, session], [*sliders, image, png, status],
+    reset.click(reset_sliders, [model, seed, truncation, digit, session, start], [*sliders, image, png, status],
                 api_name="reset_sliders", **INFER_KW)
+    project.click(project_image, [model, own, own_sketch, seed, truncation, session],
+                  [start, pair, digit, *sliders, image, png, status], api_name="project", **INFER_KW)
     grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
                    api_name="variations", **INFER_KW)
     return dict(model=model, image=image, png=png, status=status, ask=ask)
@@ -140,6 +154,11 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
             with gr.Row():
                 digit_a = gr.Dropdown(class_choices(), value=0, label="Digit A", visible=False)
                 digit_b = gr.Dropdown(class_choices(), value=1, label="Digit B", visible=False)
+            with gr.Row():  # an image instead of a seed: projected first (its digit found), then morphed
+                image_a = gr.Image(label="…or image A", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                   height=150, elem_id="interp-image-a")
+                image_b = gr.Image(label="…or image B", type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                                   height=150, elem_id="interp-image-b")
             frames = Slider(2, 32, 10, step=1, label="Frames")
             mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
                             info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
@@ -152,7 +171,7 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
 
     model.input(interpolate_model_changed, [model, session], [status, digit_a, digit_b],
                 api_name="select_interpolate_model", concurrency_limit=None)
-    go.click(interpolate_tab, [model, seed_a, seed_b, digit_a, digit_b, frames, mode, session],
+    go.click(interpolate_tab, [model, seed_a, seed_b, digit_a, digit_b, frames, mode, session, image_a, image_b],
              [strip, gif, gif_file, status], api_name="interpolate", **INFER_KW)
     return model
 
@@ -187,7 +206,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
                               info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)")
         mode = gr.Radio(MODES, value="deterministic", label="Pix2Pix mode", elem_id="translate-mode",
                         info="as the official code: test.py (paper) or test.py --eval; a CycleGAN has one")
-        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
+        seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
                          elem_id="translate-seed")
     with gr.Accordion("Translate a video (mp4, webm, mov, gif), frame by frame", open=False):
         with gr.Row(equal_height=False):

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "fullres", "training", "coldstart", "load", "gpu")
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "coldstart", "load",
+            "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "fullres":
             from benchmarks import fullres
             new = fullres.run(args.quick)
+        elif section == "projection":
+            from benchmarks import projection
+            new = projection.run(args.quick)
         elif section == "training":
             from benchmarks import training
             new = training.run(args.quick, peak=peak)

@@ -12,6 +12,8 @@ TITLES = {
     "slider": "2. Slider latency through the running app (127.0.0.1)",
     "translate": "3. Translation latency per image: `gan.translate` vs the same path with the fp32 eager generator",
     "fullres": "3b. Full resolution: a 3000x2000 photo through `gan.translate(resolution=\"full\")`, time and peak RSS, vs a plain reference",
+    "projection": "3b. Projection (`gan.project`): faithfulness on real held-out digits and own faces, seconds per "
+                  "projection vs the textbook loop (one start per class, one class after the other)",
     "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",
     "coldstart": "5. Cold start: `python app.py` to the first page served",
     "load": "6. Load: 20 clients at once, and one client beside 4 failing model downloads",

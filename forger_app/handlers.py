@@ -104,9 +104,17 @@ def named_sliders(fn):
     fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
     edits = [inspect.Parameter(f"edit_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0.0, annotation=float)
              for i in range(MAX_SLIDERS)]
-    state = inspect.Parameter("state", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Any)
-    fn.__signature__ = sig.replace(parameters=[*fixed, *edits, state])
+    state, start = (inspect.Parameter(what, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Any)
+                    for what in ("state", "start"))
+    fn.__signature__ = sig.replace(parameters=[*fixed, *edits, state, start])
     return fn
+
+
+def _edits_state_start(values: tuple) -> tuple[list[float], Session | None, Any]:
+    """A Sample handler's trailing values: (slider values, session, projected start or None)."""
+    rest = values[MAX_SLIDERS:]
+    return ([float(e or 0) for e in values[:MAX_SLIDERS]], _session(rest[0] if rest else None),
+            rest[1] if len(rest) > 1 else None)
 
 
 def slider_updates(name: str | None) -> list[dict]:
@@ -116,24 +124,30 @@ def slider_updates(name: str | None) -> list[dict]:
 
 
 def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: list[float],
-            session: Session | None, n: int = 1, live: bool = False) -> tuple[Any, Any, str]:
+            session: Session | None, n: int = 1, live: bool = False, start: Any = None) -> tuple[Any, Any, str]:
     """(display image, PNG path, status) for the Sample tab; a message instead of an image on errors.
 
     ``live`` (a slider being dragged): the image only, at the model's own size (the page enlarges it with
-    pixelated rendering); the PNG download and the status follow when the slider is released."""
+    pixelated rendering); the PNG download and the status follow when the slider is released.
+    ``start``: a latent projected from the user's image (``H.Start``), rendered instead of the seed's
+    while the model and seed are those it was projected under (a grid of variations stays the seed's)."""
     name = None
     try:
         spec, weights = H.resolve_spec(model_key, session, "noise")  # the one registry lookup of a slider move
         name = spec.name
         seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
         label = None if digit in (None, "") else int(digit)
+        own = H.start_for(start, model_key, seed) if n == 1 else None
         images = H.render_sample(spec, seed, truncation=float(truncation), label=label, edits=edits,
-                                 weights=weights, n=n)
+                                 weights=weights, n=n, z=None if own is None else own.z)
         picture = images[0] if n == 1 else H.make_grid(images)
         if live:
             return picture, None, ""
         shown = H.enlarge(picture, H.DISPLAY_SIDE if n == 1 else 2 * H.DISPLAY_SIDE)
-        return shown, str(H.save_png(picture)), _status_of(spec, weights)
+        status = _status_of(spec, weights) if own is None else (
+            f"Editing **your image** (projected, {own.psnr:.1f} dB from it): the sliders and truncation move its "
+            f"latent. Type another seed to leave it.")
+        return shown, str(H.save_png(picture)), status
     except Exception as e:  # noqa: BLE001 - every error becomes a message
         return None, None, _fail(e, name)
 
@@ -153,17 +167,16 @@ def sample_model_changed(model_key: str, seed: float, truncation: float, state: 
 @named_sliders
 def sample_image(model_key: str, seed: float, truncation: float, digit: Any, *sliders_and_state: Any) -> tuple:
     """The image of (model, seed, truncation, digit, slider values): (image, PNG path, status)."""
-    *edits, state = sliders_and_state
-    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state))
+    edits, session, start = _edits_state_start(sliders_and_state)
+    return _render(model_key, seed, truncation, digit, edits, session, start=start)
 
 
 @named_sliders
 def sample_live(model_key: str, seed: float, truncation: float, digit: Any, *sliders_and_state: Any) -> Any:
     """While a slider is dragged: the image alone, as fast as it can come (a message goes to the status
     on the release event, which also refreshes the PNG download)."""
-    *edits, state = sliders_and_state
-    image, _, _ = _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state),
-                          live=True)
+    edits, session, start = _edits_state_start(sliders_and_state)
+    image, _, _ = _render(model_key, seed, truncation, digit, edits, session, live=True, start=start)
     return image if image is not None else gr.update()
 
 
@@ -174,18 +187,51 @@ def random_sample(model_key: str, truncation: float, digit: Any, *sliders_and_st
     return (seed, *sample_image(model_key, seed, truncation, digit, *sliders_and_state))
 
 
-def reset_sliders(model_key: str, seed: float, truncation: float, digit: Any, state: Any = None) -> tuple:
+def reset_sliders(model_key: str, seed: float, truncation: float, digit: Any, state: Any = None,
+                  start: Any = None) -> tuple:
     """All latent sliders back to 0, and the image without edits: (*sliders, image, PNG path, status)."""
-    return (*[0] * MAX_SLIDERS, *_render(model_key, seed, truncation, digit, [], _session(state)))
+    return (*[0] * MAX_SLIDERS, *_render(model_key, seed, truncation, digit, [], _session(state), start=start))
 
 
 @named_sliders
 def sample_grid(model_key: str, seed: float, truncation: float, digit: Any, n: float,
                 *sliders_and_state: Any) -> tuple:
     """A grid of n variations (seed's first n latents, same edits): (grid image, PNG path, status)."""
-    *edits, state = sliders_and_state
+    edits, session, _ = _edits_state_start(sliders_and_state)
     n = max(1, min(int(n or 16), 64))
-    return _render(model_key, seed, truncation, digit, [float(e or 0) for e in edits], _session(state), n=n)
+    return _render(model_key, seed, truncation, digit, edits, session, n=n)
+
+
+def _own_image(image: Any, sketch: Any) -> Any:
+    """The uploaded image, else the sketchpad's drawing; a clear message when there is neither."""
+    if H.upload_path(image):
+        return H.open_upload(image)
+    drawing = H.sketch_image(sketch)
+    if drawing is None:
+        raise ValueError("no image: upload one, or draw one on the sketchpad")
+    return drawing
+
+
+def project_image(model_key: str, image: Any, sketch: Any, seed: float, truncation: float, state: Any = None,
+                  progress: gr.Progress = gr.Progress()) -> tuple:
+    """"Start from my image": project it into the model's latent space; the latent becomes the one the
+    sliders edit. (start, input | reconstruction, digit, *sliders at 0, image, PNG path, status)."""
+    session = _session(state)
+    name = None
+    keep = (gr.update(), gr.update(), gr.update(), *[gr.update()] * MAX_SLIDERS)
+    try:
+        spec, weights = H.resolve_spec(model_key, session, "noise")
+        name = spec.name
+        seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
+        picture = _own_image(image, sketch)
+        p = H.on_gpu(gan.project, spec, picture, weights=weights, progress=H.progress_adapter(progress))
+        start = H.Start(model_key, seed, tuple(float(v) for v in p.z), p.label, p.psnr)
+        digit = gr.update(value=p.label) if p.label is not None else gr.update()
+        shown, png, status = _render(model_key, seed, truncation, p.label, [], session, start=start)
+        return (start, H.projection_pair(p), digit, *[0] * MAX_SLIDERS, shown, png,
+                status + "\n\n" + H.projection_text(p, spec.classes))
+    except Exception as e:  # noqa: BLE001
+        return (*keep, gr.update(), gr.update(), _fail(e, name))
 
 
 # ---------------------------------------------------------------------------- Interpolate
@@ -207,8 +253,12 @@ def interpolate_model_changed(model_key: str, state: Any = None) -> tuple:
 
 
 def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, digit_b: Any, frames: float,
-                    mode: str, state: Any = None) -> tuple:
-    """Frames from seed A to seed B: (strip image, GIF path for display, GIF path for download, status)."""
+                    mode: str, state: Any = None, image_a: Any = None, image_b: Any = None,
+                    progress: gr.Progress = gr.Progress()) -> tuple:
+    """Frames from A to B: (strip image, GIF path for display, GIF path for download, status).
+
+    Each end is a seed, or an uploaded image (``image_a`` / ``image_b``), projected into the latent space
+    first (for a conditional model its digit is found too): morph your own 3 into your own 8."""
     session = _session(state)
     name = None
     try:
@@ -217,15 +267,26 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
         steps = gan.checks.number("the number of frames", 8 if frames in (None, "") else frames, 2, 64, integer=True)
         if mode not in ("slerp", "lerp"):
             raise ValueError(f"unknown interpolation {mode!r}: choose slerp or lerp")
-        seeds = [gan.checks.number(what, 0 if s in (None, "") else s, 0, MAX_SEED, integer=True)
-                 for what, s in (("seed A", seed_a), ("seed B", seed_b))]
-        labels = {}
-        if spec.conditional:
-            labels = dict(label_a=int(digit_a or 0), label_b=int(digit_b or 0))
-        images = H.on_gpu(gan.interpolate, name, seeds[0], seeds[1], steps, mode=mode, weights=weights, **labels)
+        ends: dict[str, Any] = {}
+        notes = []
+        for end, seed, digit, image in (("a", seed_a, digit_a, image_a), ("b", seed_b, digit_b, image_b)):
+            if spec.conditional:
+                ends[f"label_{end}"] = int(digit or 0)
+            if H.upload_path(image):
+                p = H.on_gpu(gan.project, spec, H.open_upload(image), weights=weights,
+                             progress=H.progress_adapter(progress))
+                ends[f"z_{end}"] = p.z
+                if p.label is not None:
+                    ends[f"label_{end}"] = p.label
+                notes.append(f"{end.upper()}: your image. " + H.projection_text(p, spec.classes))
+            else:
+                ends[f"seed_{end}"] = gan.checks.number(f"seed {end.upper()}", 0 if seed in (None, "") else seed,
+                                                        0, MAX_SEED, integer=True)
+        images = H.on_gpu(gan.interpolate, name, steps=steps, mode=mode, weights=weights, **ends)
         strip = H.make_grid(images, columns=len(images))
         gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
-        return H.enlarge(strip, 128 * len(images)), gif, gif, _status_for(model_key, session, "noise")
+        status = "\n\n".join([_status_for(model_key, session, "noise"), *notes])
+        return H.enlarge(strip, 128 * len(images)), gif, gif, status
     except Exception as e:  # noqa: BLE001
         return None, None, None, _fail(e, name)
 

@@ -33,12 +33,13 @@ from gan.models import family_module, pix2pix
 from gan.registry import ModelSpec, UnknownModelError, get_spec, list_specs
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 from gan.expert import Verdict, judge  # noqa: E402 - the expert uses the API below lazily
+from gan.projection import Projection, project  # noqa: E402 - the projector uses the API below lazily
 
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
     "translate_folder", "translate_video", "export_model",
     "generate", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
-    "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
+    "project", "Projection", "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
 
 MAX_PIXELS = checks.MAX_PIXELS  # larger images are refused from their header, before decoding
@@ -322,22 +323,37 @@ def sample(name: str | ModelSpec, seed: int = 0, n: int = 1, *, z: torch.Tensor 
     return to_images(_generate(spec, z, _labels(spec, label, z.shape[0]), weights, precision, finite))
 
 
-def interpolate(name: str | ModelSpec, seed_a: int, seed_b: int, steps: int = 8, *, mode: str = "slerp",
-                label_a: int | None = None, label_b: int | None = None, truncation: float = 1.0,
+def _end_latent(spec: ModelSpec, what: str, seed: int | None, z: Any, truncation: float) -> torch.Tensor:
+    """One end of an interpolation, (latent_dim,): the latent of ``seed``, or the given latent ``z``."""
+    if z is None:
+        seed = checks.number(what, seed, 0, checks.MAX_SEED, integer=True)
+        return latent.seeded_latents(seed, 1, spec.latent_dim, truncation)[0]
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.numel() != spec.latent_dim or not torch.isfinite(z).all():
+        raise ValueError(f"the latent of {what[-1]} must hold {spec.latent_dim} finite numbers, got shape "
+                         f"{tuple(z.shape)}")
+    return z.reshape(spec.latent_dim)  # as gan.sample: truncation scales seeded latents, a given one is used as it is
+
+
+def interpolate(name: str | ModelSpec, seed_a: int | None = None, seed_b: int | None = None, steps: int = 8, *,
+                mode: str = "slerp", label_a: int | None = None, label_b: int | None = None,
+                truncation: float = 1.0, z_a: Any = None, z_b: Any = None,
                 weights: str | Path | None = None, precision: str | None = None) -> list[Image.Image]:
-    """Frames from seed A to seed B (and, for conditional models, from digit A to digit B).
+    """Frames from A to B (and, for conditional models, from digit A to digit B). Each end is a seed, or
+    a latent (``z_a`` / ``z_b``, e.g. ``gan.project(...).z``: morph one's own 3 into one's own 8);
+    ``truncation`` scales the seeded ends only, as in ``gan.sample``.
 
     Example:
         >>> frames = gan.interpolate("mnist-dcgan", 1, 2, steps=8, label_a=3, label_b=8)
+        >>> a, b = gan.project("mnist-dcgan", "my_3.png"), gan.project("mnist-dcgan", "my_8.png")
+        >>> frames = gan.interpolate("mnist-dcgan", z_a=a.z, z_b=b.z, label_a=a.label, label_b=b.label)
     """
     spec = _spec(name)
     name = spec.name
-    seed_a, seed_b = (checks.number(what, s, 0, checks.MAX_SEED, integer=True)
-                      for what, s in (("seed A", seed_a), ("seed B", seed_b)))
     steps = checks.number("steps", steps, 2, checks.MAX_FRAMES, integer=True)
     truncation = checks.number("truncation", truncation, 0.0, checks.MAX_TRUNCATION)
-    za = latent.seeded_latents(seed_a, 1, spec.latent_dim, truncation)[0]
-    zb = latent.seeded_latents(seed_b, 1, spec.latent_dim, truncation)[0]
+    za = _end_latent(spec, "seed A", seed_a, z_a, truncation)
+    zb = _end_latent(spec, "seed B", seed_b, z_b, truncation)
     z = latent.interpolation_path(za, zb, steps, mode)
     labels = None
     if spec.conditional:

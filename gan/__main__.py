@@ -1,4 +1,4 @@
-"""The command line: python -m gan list | info | sample | interpolate | translate | export | judge | import | train | push | evaluate."""
+"""The command line: python -m gan list | info | sample | interpolate | project | translate | export | judge | import | train | push | evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -59,10 +59,60 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latent_file(path: str | None, what: str = "--latent") -> tuple[torch.Tensor | None, int | None]:
+    """A latent written by ``project`` (.npy of shape (latent_dim,) or (n, latent_dim)) and the label saved
+    beside it, or (None, None). The file is read as plain numbers: never unpickled."""
+    if path is None:
+        return None, None
+    import json
+
+    import numpy as np
+
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{what} {Path(path).name}: not a readable .npy latent ({type(e).__name__})") from None
+    if z.dtype.kind not in "fiu" or z.ndim not in (1, 2):
+        raise ValueError(f"{what} {Path(path).name}: expected numbers shaped (latent_dim,) or (n, latent_dim), "
+                         f"got {z.dtype} {z.shape}")
+    meta = Path(path).with_suffix(".json")
+    label = json.loads(meta.read_text()).get("label") if meta.is_file() else None
+    return torch.from_numpy(np.atleast_2d(z).astype(np.float32)), label
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    from tqdm import tqdm
+
+    import gan
+
+    with tqdm(total=100, desc="projecting", unit="%", disable=args.quiet, leave=False) as bar:
+        def progress(fraction: float, _message: str) -> None:
+            bar.update(round(100 * fraction) - bar.n)
+
+        p = gan.project(args.model, args.image, steps=args.steps, label=args.label, seed=args.seed,
+                        starts=args.starts, weights=args.weights, progress=progress)
+    out = Path(args.output)
+    np.save(out, p.z.numpy())
+    meta = out.with_suffix(".json")
+    meta.write_text(json.dumps({"model": args.model, "label": p.label, "distance": round(p.distance, 5),
+                                "psnr": round(p.psnr, 2), "seed": args.seed, "steps": args.steps}, indent=2))
+    recon = Path(args.reconstruction) if args.reconstruction else out.with_name(out.stem + "_reconstruction.png")
+    _grid([p.target, p.reconstruction], 2).save(recon)
+    found = f", label {p.label}" if p.label is not None else ""
+    print(f"wrote {out} (latent{found}), {meta} and {recon} (input | reconstruction): PSNR {p.psnr:.1f} dB, "
+          f"RMS distance {p.distance:.3f}, {p.seconds:.1f} s")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import gan
 
-    images = gan.sample(args.model, seed=args.seed, n=args.n, label=args.label, truncation=args.truncation,
+    z, saved_label = _latent_file(args.latent)
+    label = args.label if args.label is not None else saved_label
+    images = gan.sample(args.model, seed=args.seed, n=args.n, z=z, label=label, truncation=args.truncation,
                         weights=args.weights, precision=args.precision)
     _grid(images, args.columns).save(args.output)
     print(f"wrote {args.output} ({len(images)} image{'s' if len(images) > 1 else ''})")
@@ -72,9 +122,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     import gan
 
+    za, saved_a = _latent_file(args.latent, "--latent")
+    zb, saved_b = _latent_file(args.latent_b, "--latent-b")
+    if za is None and args.seed_a is None or zb is None and args.seed_b is None:
+        raise ValueError("give each end a seed or a latent: SEED_A SEED_B, --latent z_a.npy, --latent-b z_b.npy")
     frames = gan.interpolate(args.model, args.seed_a, args.seed_b, args.steps, mode=args.mode,
-                             label_a=args.label_a, label_b=args.label_b, weights=args.weights,
-                             precision=args.precision)
+                             label_a=args.label_a if args.label_a is not None else saved_a,
+                             label_b=args.label_b if args.label_b is not None else saved_b,
+                             z_a=None if za is None else za[0], z_b=None if zb is None else zb[0],
+                             weights=args.weights, precision=args.precision)
     out = Path(args.output)
     if out.suffix.lower() == ".gif":
         frames[0].save(out, save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=80, loop=0)
@@ -203,14 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncation", type=float, default=1.0)
     s.add_argument("--columns", type=int, default=8)
     s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
+    s.add_argument("--latent", help="a latent .npy written by `project` (its label is read from the .json beside it)")
     s.add_argument("-o", "--output", default="sample.png")
     _precision_option(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("interpolate", help="a strip (.png) or animation (.gif) from seed A to seed B")
     s.add_argument("model")
-    s.add_argument("seed_a", type=int)
-    s.add_argument("seed_b", type=int)
+    s.add_argument("seed_a", type=int, nargs="?", help="seed of A (or --latent)")
+    s.add_argument("seed_b", type=int, nargs="?", help="seed of B (or --latent-b)")
+    s.add_argument("--latent", help="A is this latent .npy written by `project` instead of a seed")
+    s.add_argument("--latent-b", help="B is this latent .npy written by `project` instead of a seed")
     s.add_argument("--steps", type=int, default=8)
     s.add_argument("--mode", choices=["slerp", "lerp"], default="slerp")
     s.add_argument("--label-a", type=int)
@@ -219,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="interpolation.png")
     _precision_option(s)
     s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("project", help="find the latent of your own image: write it (.npy) and the reconstruction")
+    s.add_argument("model")
+    s.add_argument("image")
+    s.add_argument("--steps", type=int, help="optimisation steps (default: 120 for digit models, 300 for RGB)")
+    s.add_argument("--starts", type=int, help="starting latents optimised together, per class (default 4)")
+    s.add_argument("--label", type=int, help="conditional models: project under this class (default: find it)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the starting latents")
+    s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
+    s.add_argument("-o", "--output", default="z.npy", help="the latent (.npy); its label and distance go to a "
+                   ".json beside it")
+    s.add_argument("--reconstruction", help="where to write input | reconstruction (default: beside the latent)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_project)
 
     s = sub.add_parser("translate", help="translate an image, a folder of images or a video (mp4, gif) "
                                          "with a Pix2Pix or CycleGAN model")

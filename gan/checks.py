@@ -22,6 +22,8 @@ MIN_RESOLUTION, MAX_RESOLUTION = 16, 8192  # translate(resolution=N): the output
 MAX_TRANSLATE_PIXELS = 12_000_000  # translation at full resolution (a 4000x3000 photo); larger inputs are scaled to fit
 MAX_FOLDER_IMAGES = 1000  # images of one folder translated by one call
 MAX_VIDEO_FRAMES = MAX_FRAMES  # frames of a video translated by one call
+MAX_PROJECTION_STEPS = 2000  # Adam steps of one projection (gan.project)
+MAX_PROJECTION_STARTS = 16  # starting latents of one projection, per class
 
 
 def number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> Any:

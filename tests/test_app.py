@@ -26,6 +26,7 @@ from forger_app.helpers import Session, UnsafeZipError
 
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
+    "/project",
     "/select_interpolate_model", "/interpolate",
     "/select_translate_model", "/translate", "/translate_sketch", "/translate_video",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
@@ -683,10 +684,17 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     assert list(out[:H.MAX_SLIDERS]) == [0] * H.MAX_SLIDERS and Path(out[H.MAX_SLIDERS + 1]).exists()
     grid, grid_png, status = call("/variations", "dcgan-faces", 3, 1.0, 0, 4, *NO_EDITS)
     assert Image.open(grid_png).size == (134, 134)
+    # Start from my image: an uploaded digit is projected, its reconstruction shown beside it
+    pair, digit, *sliders, image, png, status = call("/project", "mnist-dcgan",
+                                                     handle_file(str(app.EXAMPLES / "mnist_3.png")), None, 0, 1.0)
+    assert "your image" in status and Path(png).exists() and Image.open(pair).width > Image.open(pair).height
     # Interpolate
     status, digit_a, digit_b = call("/select_interpolate_model", "dcgan-faces")
     strip, gif, gif_file, status = call("/interpolate", "dcgan-faces", 1, 2, 0, 1, 4, "slerp")
     assert Image.open(gif_file).n_frames == 6
+    strip, gif, gif_file, status = call("/interpolate", "mnist-dcgan", 1, 2, 0, 1, 3, "slerp",
+                                        handle_file(str(app.EXAMPLES / "mnist_3.png")), None)  # image A, seed B
+    assert Image.open(gif_file).n_frames == 4 and "A: your image" in status
     # Translate: a clear message for a model without weights, for a non-image and for a 20000x20000 PNG
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gan.weights, "WEIGHTS_DIR", tmp_path / "nothing")
