@@ -862,7 +862,7 @@ def test_numbers_that_are_not_numbers_get_a_message(server):
     cases = [("sample", ["dcgan-faces", "abc", 1.0, 0, *NO_EDITS], "Seed must be a number, got 'abc'"),
              ("sample", ["dcgan-faces", 1, "x", 0, *NO_EDITS], "Truncation must be a number"),
              ("sample", ["dcgan-faces", 1, 1.0, 0, "inf", *NO_EDITS[1:]], "must be a finite number"),
-             ("interpolate", ["mnist-dcgan", "one", 2, None, None, 10, "slerp"], "Seed A must be a number")]
+             ("interpolate", ["mnist-dcgan", "one", 2, None, None, 10, "slerp", None, None], "Seed A must be a number")]
     for api_name, data, words in cases:
         kind, reply = _raw_call(server, api_name, data)
         assert kind == "error" and words in reply and "upstream" not in reply, (api_name, data, reply)
