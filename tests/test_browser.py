@@ -372,8 +372,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
 
             written.append(expert_screenshot(page, out / "expert.png"))
 
-            _open_tab(page, "Train")
-            page.locator("#train-steps input").fill("400")
+            _open_tab(page, "Train")  # the default run: mnist-dcgan for one minute
             page.locator("#train-start").click()
             page.locator("#train-status", has_text="trained").wait_for(timeout=300_000)
             page.wait_for_timeout(1000)
