@@ -173,16 +173,16 @@ def fit_digit(x: torch.Tensor, box: int, size: int, ink: float = 0.25) -> torch.
 
 
 def _convert_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
-    """(C, H, W) with C in {1, 3} -> (channels, H, W)."""
+    """(..., C, H, W) with C in {1, 3} -> (..., channels, H, W): one image or a batch, on any device."""
     _pil_mode(channels)  # validates
-    have = image.shape[0]
+    have = image.shape[-3]
     if have == channels:
         return image
     if have == 1:  # gray -> RGB
-        return image.repeat(3, 1, 1)
+        return torch.cat([image] * 3, dim=-3)
     # RGB -> gray with ITU-R 601 luma weights, like PIL's convert("L")
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype).view(3, 1, 1)
-    return (image * weights).sum(0, keepdim=True)
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device).view(3, 1, 1)
+    return (image * weights).sum(-3, keepdim=True)
 
 
 def _open_image(path: Path, mode: str) -> Image.Image:
@@ -346,14 +346,7 @@ class TensorImageDataset(Dataset):
 
     def batch(self, stored: torch.Tensor) -> torch.Tensor:
         """A batch of stored images (B, C, H, W), wherever they are -> the items' images, batched."""
-        images = self.unit(stored)
-        have = images.shape[1]
-        if have == self.channels:
-            return images
-        if have == 1:
-            return images.repeat(1, 3, 1, 1)
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-        return (images * weights).sum(1, keepdim=True)
+        return _convert_channels(self.unit(stored), self.channels)
 
     def __len__(self) -> int:
         return len(self.stored)

@@ -334,7 +334,7 @@ def prepare(config: TrainConfig) -> _Run:
             trainer.noise.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step + 1)
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
     if hw.bf16 and hw.world == 1:  # bf16 asked for: kept only where a training step measures faster
-        precision.pick(trainer, next(batches(dataset, config.batch_size, config.seed, 0, hw)), spec.name,
+        precision.pick(trainer, lambda: next(batches(dataset, config.batch_size, config.seed, 0, hw)), spec.name,
                        config.batch_size)
     hw.distribute(trainer)
     return run

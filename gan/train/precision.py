@@ -107,14 +107,15 @@ def _step(trainer: Any, batch: tuple[torch.Tensor, ...], detach: Callable[[Any],
     trainer.g_step(batch, fake)
 
 
-def pick(trainer: Any, batch: tuple[torch.Tensor, ...], model: str, batch_size: int) -> bool:
-    """Set ``trainer.hw.bf16`` to the measured faster precision (the run asked for bf16); returns it."""
+def pick(trainer: Any, make_batch: Callable[[], tuple[torch.Tensor, ...]], model: str, batch_size: int) -> bool:
+    """Set ``trainer.hw.bf16`` to the measured faster precision (the run asked for bf16); returns it.
+    ``make_batch`` gives the real batch the probe times; it is called only when the choice is not cached."""
     hw = trainer.hw
     if hw.device.type == "cuda" and not torch.cuda.is_bf16_supported():
         hw.bf16 = False
         return False
     key = cache_key(hw.device, model, batch_size, hw.world)
-    use, entry = choose(key, lambda: measure(trainer, batch))
+    use, entry = choose(key, lambda: measure(trainer, make_batch()))
     hw.bf16 = use
     s = entry["seconds"]
     log.info("training precision: %s (%s: a step takes %.1f ms in fp32, %.1f ms in bf16)",
