@@ -1,4 +1,4 @@
-"""The command line: python -m gan list | info | sample | interpolate | project | translate | export | judge | import | train | push | evaluate."""
+"""The command line: python -m gan list | info | sample | interpolate | project | translate | export | judge | import | train | refine-expert | push | evaluate."""
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,8 @@ place a score among real and generated images, judge under every class, and map 
 input's own size."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -46,17 +48,47 @@ def auc(positive: list[float], negative: list[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
-def test_the_expert_tells_real_digits_from_clearly_wrong_images():
-    real = [v.logit for v in judge("mnist-dcgan", _real())]
-    wrong = [v.logit for v in judge("mnist-dcgan", _wrong())]
+@pytest.mark.parametrize("name", DIGIT_MODELS)
+def test_the_expert_tells_real_digits_from_clearly_wrong_images(name):
+    real = [v.logit for v in judge(name, _real())]
+    wrong = [v.logit for v in judge(name, _wrong())]
     assert auc(real, wrong) >= 0.95, auc(real, wrong)
 
 
-def test_every_bundled_digit_expert_ranks_real_digits_above_clearly_wrong_ones_more_often_than_not():
-    """mnist-gan's bundled discriminator is weak (AUC 0.69-0.71 here: a fully connected D never learned to
-    reject noise or blur), but it is still better than chance; the figure is in the README."""
-    for name in DIGIT_MODELS:
-        assert auc([v.logit for v in judge(name, _real())], [v.logit for v in judge(name, _wrong())]) > 0.6
+def test_corruptions_keep_the_shape_and_break_the_digit():
+    from gan.train import expert
+
+    x = torch.from_numpy(np.stack([np.asarray(i) for i in _real(8)])).float()[:, None] / 127.5 - 1
+    g = torch.Generator().manual_seed(0)
+    tiles = expert.jigsaw(x, g)
+    assert tiles.shape == x.shape and not torch.equal(tiles, x)
+    assert torch.equal(tiles.flatten(1).sort(1).values, x.flatten(1).sort(1).values)  # the same pixels, moved
+    gone = expert.erased(x, g)
+    assert ((gone == -1).float().mean((1, 2, 3)) >= 0.25).all()  # at least a quarter of each image is background
+    assert torch.equal(expert.stitched(x, x.flip(0))[..., :14], x[..., :14])
+    out = expert.corrupted(x, 8, g)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+
+
+def test_refining_an_expert_writes_a_complete_weights_folder(tmp_path):
+    from gan.train.expert import refine_expert
+
+    path = refine_expert("mnist-gan", tmp_path / "expert", steps=3, batch_size=8, progress=False)
+    assert path.name == "discriminator.safetensors"
+    assert {"model.safetensors", "config.json"} <= {p.name for p in path.parent.iterdir()}
+    config = json.loads((path.parent / "config.json").read_text())
+    assert config["expert"]["steps"] == 3 and config["model"] == "mnist-gan"
+    bundled = gan.load_discriminator("mnist-gan", pretrained=True).state_dict()
+    refined = gan.load_discriminator("mnist-gan", weights=path.parent, pretrained=True).state_dict()
+    assert bundled.keys() == refined.keys() and any(not torch.equal(bundled[k], refined[k]) for k in bundled)
+    assert judge("mnist-gan", _real(2), weights=str(path.parent))[0].real_percentile is not None
+
+
+def test_an_expert_that_judges_groups_is_not_refined_on_single_images(tmp_path):
+    from gan.train.expert import refine_expert
+
+    with pytest.raises(ValueError, match="minibatch std"):
+        refine_expert("mnist-dcgan", tmp_path, steps=1, progress=False)
 
 
 def test_auc_is_the_chance_a_positive_outscores_a_negative():
@@ -104,6 +136,13 @@ def test_the_cli_judges_images(tmp_path, capsys):
     assert main(["judge", "mnist-dcgan", str(tmp_path / "digit.png")]) == 0
     out = capsys.readouterr().out
     assert "digit.png" in out and "P(real)" in out and "more real than" in out
+
+
+def test_the_cli_refines_an_expert(tmp_path, capsys):
+    from gan.__main__ import main
+
+    assert main(["refine-expert", "mnist-gan", "--out", str(tmp_path / "e"), "--steps", "2"]) == 0
+    assert (tmp_path / "e" / "discriminator.safetensors").exists() and "judge mnist-gan" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("model,data_name", [("mnist-gan", "mnist-offline"), ("pix2pix-sketch2digit", "sketch2digit"),

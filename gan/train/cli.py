@@ -93,8 +93,16 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refine_expert(args: argparse.Namespace) -> int:
+    from gan.train.expert import refine_expert
+
+    path = refine_expert(args.model, args.out, weights=args.weights, steps=args.steps, seed=args.seed)
+    print(f"wrote {path}; try: python -m gan judge {args.model} IMAGE --weights {path.parent}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Register ``train`` and ``push`` on the ``python -m gan`` subparsers."""
+    """Register ``train``, ``refine-expert`` and ``push`` on the ``python -m gan`` subparsers."""
     from gan.train.loop import DEVICES, LOSSES, PRECISIONS, TrainConfig
 
     s = sub.add_parser(
@@ -147,6 +155,18 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser(
+        "refine-expert", help="train a model's discriminator more, against its frozen generator and corrupted "
+                              "real images, so that it also rejects what the forger never tried",
+        description="Writes OUT/discriminator.safetensors (and copies the generator's files into OUT). See "
+                    "gan/train/expert.py for the method.")
+    s.add_argument("model", help="a noise->image model whose discriminator judges one image at a time, e.g. mnist-gan")
+    s.add_argument("--out", required=True, help="the weights folder to write")
+    s.add_argument("--weights", help="the weights folder to start from (default: the bundled one)")
+    s.add_argument("--steps", type=int, default=6000, help="default: %(default)s")
+    s.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    s.set_defaults(func=cmd_refine_expert)
 
     s = sub.add_parser("push", help="upload a run's exported weights to the Hugging Face Hub",
                        description="Upload OUT/weights/MODEL with a model card (samples, data, steps, and the "
