@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "fullres", "training", "coldstart", "load", "gpu")
-SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "coldstart", "load",
-            "gpu")
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "foldercache",
+            "coldstart", "load", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "training":
             from benchmarks import training
             new = training.run(args.quick, peak=peak)
+        elif section == "foldercache":
+            from benchmarks import folder_cache
+            new = folder_cache.run(args.quick)
         elif section == "coldstart":
             from benchmarks import coldstart
             new = coldstart.run(args.quick)

@@ -15,6 +15,8 @@ TITLES = {
     "projection": "3b. Projection (`gan.project`): faithfulness on real held-out digits and own faces, seconds per "
                   "projection vs the textbook loop (one start per class, one class after the other)",
     "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",
+    "foldercache": "4b. Folder training data: an epoch decoded per file (DataLoader workers) vs from the "
+                   "decoded-folder cache (`gan.folder_cache`), same batches",
     "coldstart": "5. Cold start: `python app.py` to the first page served",
     "load": "6. Load: 20 clients at once, and one client beside 4 failing model downloads",
     "gpu": "GPU: `gan.generate` on CUDA (the measured path) vs eager fp32 and a captured CUDA graph",

@@ -196,8 +196,17 @@ def _open_image(path: Path, mode: str) -> Image.Image:
         return img.convert(mode)
 
 
+# How a folder's files become tensors (part of the decoded-folder cache's key: change it when this changes).
+DECODE = "centre-crop to square, PIL bicubic resize, uint8"
+
+
 def _pil_to_unit(img: Image.Image, size: int | None = None, crop: bool = True) -> torch.Tensor:
     """PIL image -> float32 (C, size, size) in [-1, 1]; centre-crop to square (if `crop`), then resize."""
+    return _uint8_to_unit(_pil_to_uint8(img, size, crop))
+
+
+def _pil_to_uint8(img: Image.Image, size: int | None = None, crop: bool = True) -> torch.Tensor:
+    """PIL image -> uint8 (C, size, size); centre-crop to square (if `crop`), then resize."""
     if crop and img.width != img.height:
         side = min(img.width, img.height)
         left, top = (img.width - side) // 2, (img.height - side) // 2
@@ -207,8 +216,7 @@ def _pil_to_unit(img: Image.Image, size: int | None = None, crop: bool = True) -
     array = np.asarray(img, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
-    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1)  # (C, H, W)
-    return _uint8_to_unit(tensor)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (C, H, W)
 
 
 def _to_unit_with_mode(img: Image.Image, size: int | None, mode: str) -> torch.Tensor:
@@ -261,6 +269,8 @@ class _SkipUnreadable(Dataset):
     recorded in `.skipped`, and the next readable item is returned instead, so one corrupt file
     never stops a training run. (With DataLoader workers, `.skipped` fills in the workers' copies.)"""
 
+    paired = False  # items: (image, 0); True: (A, B)
+
     def __init__(self) -> None:
         self.skipped: list[Path] = []
         self._bad: set[int] = set()
@@ -268,8 +278,13 @@ class _SkipUnreadable(Dataset):
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | int]:
+    def decode(self, index: int) -> tuple[torch.Tensor, ...]:
+        """Item `index` read from its file(s): uint8 (C, size, size), one per part (the image, or A and B)."""
         raise NotImplementedError
+
+    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | int]:
+        parts = tuple(_uint8_to_unit(p) for p in self.decode(index))
+        return parts if self.paired else (parts[0], 0)
 
     def _files(self, index: int) -> list[Path]:
         raise NotImplementedError
@@ -387,8 +402,8 @@ class ImageFolderDataset(_SkipUnreadable):
     def _files(self, index: int) -> list[Path]:
         return [self.paths[index]]
 
-    def _load(self, index: int) -> tuple[torch.Tensor, int]:
-        return _pil_to_unit(_open_image(self.paths[index], self.mode), self.size), 0
+    def decode(self, index: int) -> tuple[torch.Tensor]:
+        return (_pil_to_uint8(_open_image(self.paths[index], self.mode), self.size),)
 
 
 # ---------------------------------------------------------------------------
@@ -404,11 +419,14 @@ class AlignedDataset(_SkipUnreadable):
     Both halves get the same centre-crop and resize, so they stay pixel-aligned.
     """
 
+    paired = True
+
     def __init__(self, root: str | Path, phase: str = "train", size: int = 256, channels: int = 3) -> None:
         super().__init__()
         self.root = Path(root)
         self.size = size
         self.mode = _pil_mode(channels)
+        self.phase = phase
         folder = self.root / phase
         layout = f"pix2pix aligned layout: {self.root}/{phase}/*.jpg, each image A|B side by side (left A, right B)"
         paths = _require_images(folder, layout)
@@ -423,12 +441,12 @@ class AlignedDataset(_SkipUnreadable):
     def _files(self, index: int) -> list[Path]:
         return [self.paths[index]]
 
-    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         img = _open_image(self.paths[index], self.mode)
         half = img.width // 2
         a = img.crop((0, 0, half, img.height))
         b = img.crop((half, 0, 2 * half, img.height))
-        return _pil_to_unit(a, self.size), _pil_to_unit(b, self.size)
+        return _pil_to_uint8(a, self.size), _pil_to_uint8(b, self.size)
 
 
 class PairedFoldersDataset(_SkipUnreadable):
@@ -437,6 +455,8 @@ class PairedFoldersDataset(_SkipUnreadable):
     Files are matched by name without extension (so A/001.jpg pairs with B/001.png).
     Mismatched names raise a ValueError here, before any training starts.
     """
+
+    paired = True
 
     def __init__(self, root: str | Path, size: int = 256, channels: int = 3) -> None:
         super().__init__()
@@ -476,9 +496,9 @@ class PairedFoldersDataset(_SkipUnreadable):
     def _files(self, index: int) -> list[Path]:
         return list(self.pairs[index])
 
-    def _load(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = self.pairs[index]
-        return _pil_to_unit(_open_image(a, self.mode), self.size), _pil_to_unit(_open_image(b, self.mode), self.size)
+        return _pil_to_uint8(_open_image(a, self.mode), self.size), _pil_to_uint8(_open_image(b, self.mode), self.size)
 
 
 # ---------------------------------------------------------------------------

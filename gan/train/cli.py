@@ -144,7 +144,7 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--ema", type=float,
                    help="keep an EMA of the generator with this decay (e.g. 0.999) and export it")
     s.add_argument("--workers", type=int, default=TrainConfig.workers,
-                   help="DataLoader worker processes (default: %(default)s)")
+                   help="processes decoding folders (default: min(4, CPUs); none for in-memory data)")
     s.add_argument("--seed", type=int, default=TrainConfig.seed, help="default: %(default)s")
     s.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="noise models: DiffAugment (translation, cutout) on D's inputs (default: the recipe's, "

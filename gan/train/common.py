@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gan import hardware
 from gan.cards import model_card, refresh_card
 from gan.data import TensorImageDataset
+from gan.folder_cache import DecodedFolder, default_workers
 from gan.registry import ModelSpec
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
 
@@ -205,17 +206,19 @@ class EpochData(Dataset):
 
 
 def batches(dataset: Dataset, batch_size: int, seed: int, start: int, hw: Hardware,
-            workers: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+            workers: int | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
     """Endless batches from ``start`` on, as tuples of tensors on the training device.
 
-    An in-memory dataset (MNIST, the offline digits, CIFAR-10: ``TensorImageDataset``) is copied to the
-    device once, as uint8, and each batch is gathered and converted there: no DataLoader, no per-item
-    Python, no host-to-device copy of images. The batches are the same as the DataLoader's.
-    Other datasets (folders) decode in ``workers`` processes, into pinned memory on CUDA."""
+    An in-memory dataset (MNIST, the offline digits, CIFAR-10: ``TensorImageDataset``; a folder decoded
+    once: ``gan.folder_cache.DecodedFolder``) is copied to the device once, as uint8, and each batch is
+    gathered and converted there: no DataLoader, no per-item Python, no host-to-device copy of images.
+    The batches are the same as the DataLoader's. Other datasets (folders too large to decode up front)
+    decode in ``workers`` processes (None: min(4, CPUs), none for in-memory data), into pinned memory on CUDA."""
     stream = BatchStream(len(dataset), batch_size, seed, start, hw.rank, hw.world)
-    if isinstance(dataset, TensorImageDataset):
+    if isinstance(dataset, (TensorImageDataset, DecodedFolder)):
         yield from _device_batches(dataset, stream, hw.device)
         return
+    workers = default_workers(dataset) if workers is None else workers
     loader = DataLoader(EpochData(dataset), batch_sampler=stream, num_workers=workers,
                         pin_memory=hw.device.type == "cuda", generator=torch.Generator().manual_seed(seed),
                         persistent_workers=workers > 0)
@@ -223,14 +226,24 @@ def batches(dataset: Dataset, batch_size: int, seed: int, start: int, hw: Hardwa
         yield tuple(t.to(hw.device, non_blocking=True) for t in batch)
 
 
-def _device_batches(dataset: TensorImageDataset, stream: BatchStream,
-                    device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    stored, labels = dataset.stored.to(device), dataset.labels.to(device)
+def _device_batches(dataset: TensorImageDataset | DecodedFolder, stream: BatchStream,
+                    device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    if isinstance(dataset, DecodedFolder):
+        parts = [p.to(device) for p in dataset.parts]
+        for index in _device_indices(stream, device):
+            yield dataset.batch([p[index] for p in parts])
+    else:
+        stored, labels = dataset.stored.to(device), dataset.labels.to(device)
+        for index in _device_indices(stream, device):
+            yield dataset.batch(stored[index]), labels[index]
+
+
+def _device_indices(stream: BatchStream, device: torch.device) -> Iterator[torch.Tensor]:
+    """Each batch's item indices, as a tensor on ``device``."""
     pin = device.type == "cuda"
     for items in stream:
         index = torch.tensor([i for _, i in items])
-        index = index.pin_memory().to(device, non_blocking=True) if pin else index
-        yield dataset.batch(stored[index]), labels[index]
+        yield index.pin_memory().to(device, non_blocking=True) if pin else index
 
 
 # ---------------------------------------------------------------------------- losses

@@ -24,6 +24,7 @@ from PIL import Image
 
 from gan import checks
 from gan.data import KEYWORDS, open_dataset
+from gan.folder_cache import decoded
 from gan.registry import ModelSpec, get_spec
 from gan.train import precision
 from gan.train.common import (
@@ -59,7 +60,7 @@ class TrainConfig:
     loss: str = "bce"  # noise models: bce (non-saturating) | hinge | lsgan; pix2pix is bce, CycleGAN lsgan
     ema: float | None = None  # e.g. 0.999: keep an EMA of the generator and export it instead of the raw one
     classes: list[str] | None = None  # keep only these classes: CIFAR-10 names (["frog"]) or MNIST digits (["3"])
-    workers: int = 0  # DataLoader worker processes (helps with folders of JPEGs; 0 for in-memory data)
+    workers: int | None = None  # processes decoding folders; None: min(4, CPUs) (in-memory data uses none)
     seed: int = 0  # model init, data order, latents: the same seed gives the same run
     checkpoint_every: int = 500  # also save out/checkpoint.pt every this many steps
     augment: bool | None = None  # noise models: DiffAugment on D's inputs; None: the recipe's (on for mnist-dcgan)
@@ -112,7 +113,7 @@ def trainer_class(spec: ModelSpec) -> type[Trainer]:
 BOUNDS = {"minutes": (0.01, 100_000, False), "sample_seconds": (0.1, 100_000, False),
           "steps": (1, 10_000_000, True), "epochs": (1e-6, 100_000, False), "batch_size": (1, checks.MAX_BATCH_SIZE, True),
           "lr": (1e-12, 1.0, False), "sample_every": (1, 10**12, True), "checkpoint_every": (1, 10**12, True),
-          "log_every": (1, 10**12, True)}
+          "log_every": (1, 10**12, True), "workers": (0, 256, True)}
 
 
 def _check(config: TrainConfig) -> None:
@@ -130,8 +131,6 @@ def _check(config: TrainConfig) -> None:
         raise ValueError(f"unknown device {config.device!r}; use cpu, cuda or auto")
     if config.ema is not None and not 0.0 < config.ema < 1.0:
         raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {config.ema}")
-    if config.workers < 0:
-        raise ValueError(f"workers must be 0 or more, got {config.workers}")
     if config.mode_seeking is not None and config.mode_seeking < 0:
         raise ValueError(f"mode_seeking must be 0 (off) or a positive weight, got {config.mode_seeking}")
 
@@ -303,6 +302,7 @@ def prepare(config: TrainConfig) -> _Run:
                            classes=config.classes, fit=spec.preprocess.fit)
     if len(dataset) == 0:
         raise ValueError(f"dataset {config.data!r} is empty")
+    dataset = decoded(dataset, config.workers)  # a folder that fits: decoded once (or read from the cache)
     hw = pick_hardware(config.device, config.precision)
     if config.steps is not None:
         total = config.steps
@@ -334,8 +334,8 @@ def prepare(config: TrainConfig) -> _Run:
             trainer.noise.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step + 1)
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
     if hw.bf16 and hw.world == 1:  # bf16 asked for: kept only where a training step measures faster
-        precision.pick(trainer, lambda: next(batches(dataset, config.batch_size, config.seed, 0, hw)), spec.name,
-                       config.batch_size)
+        first_batch = lambda: next(batches(dataset, config.batch_size, config.seed, 0, hw, workers=0))  # noqa: E731
+        precision.pick(trainer, first_batch, spec.name, config.batch_size)
     hw.distribute(trainer)
     return run
 
