@@ -19,7 +19,7 @@ from PIL import Image
 
 import gan
 from gan.train import TrainConfig, TrainingOutOfMemoryError, load_checkpoint, train
-from gan.train.common import evaluating, unwrap
+from gan.train.common import detach, evaluating, unwrap
 from gan.train.loop import _loop, prepare
 from conftest import ROOT
 
@@ -181,6 +181,37 @@ def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_diff
                                            out=tmp_path / "cmd", mode_seeking=0.2)), None))[-1]
     training = json.loads((done.weights / "config.json").read_text())["training"]
     assert "--mode-seeking 0.2" in training["command"] and "mode-seeking loss (MSGAN) weight 0.2" in training["recipe"]
+
+
+def test_the_class_loss_teaches_d_to_name_real_digits_and_g_to_make_the_requested_one(tmp_path):
+    """P2GAN's classification loss: D's class logits are its projection read as a classifier; D is penalised
+    for misnaming real digits, G for fakes D does not name as requested. fp32 pinned."""
+    from gan.models.cdcgan import Discriminator
+
+    d = Discriminator(ndf=8)
+    x, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 3, 9])
+    logits, classes = d(x, labels, classes=True)
+    assert torch.allclose(logits, d(x, labels)) and classes.shape == (4, 10)
+    assert torch.allclose(classes[torch.arange(4), labels], d(x, labels) - d(x), atol=1e-5)  # <embed(y), h>
+
+    run = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path,
+                              precision="fp32"))
+    trainer = run.trainer
+    assert trainer.class_loss == 0.3  # the recipe's
+    real = (torch.zeros(8, 1, 28, 28), torch.arange(8))
+    fake = trainer.generate(real)
+    d_losses, g_losses = trainer.d_step(real, detach(fake)), trainer.g_step(real, fake)
+    assert d_losses["D_class"] > 0 and g_losses["G_class"] > 0
+    off = prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=tmp_path / "off",
+                              class_loss=0))
+    fake = off.trainer.generate(real)
+    assert "D_class" not in off.trainer.d_step(real, detach(fake)) and "G_class" not in off.trainer.g_step(real, fake)
+    with pytest.raises(ValueError, match="class-conditional"):
+        prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=1, out=tmp_path / "x", class_loss=0.3))
+    done = list(_loop(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8,
+                                           out=tmp_path / "cmd", class_loss=1)), None))[-1]
+    training = json.loads((done.weights / "config.json").read_text())["training"]
+    assert "--class-loss 1" in training["command"] and "classification loss (P2GAN) weight 1" in training["recipe"]
 
 
 def test_minibatch_std_lets_the_discriminator_see_a_batch_without_variety():

@@ -101,10 +101,14 @@ class Discriminator(nn.Module):
         self.linear = nn.Linear(features, 1)
         self.embed = nn.Embedding(num_classes, features)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
+        """``classes``: also return the class logits (B, num_classes), <embed(c), h> for every class c
+        (the projection read as a classifier, as in P2GAN: Han et al. 2021)."""
         h = self.main(x)  # (B, ndf, 14, 14)
         h = self.down(minibatch_std(h) if self.minibatch_std else h)  # (B, ndf*2*7*7)
         out = self.linear(h).squeeze(1)
         if labels is not None:
             out = out + (self.embed(labels) * h).sum(1)
+        if classes:
+            return out, h @ self.embed.weight.t()
         return out

@@ -22,7 +22,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, out=Path(args.out) if args.out else None, resume=args.resume, sample_every=args.sample_every,
         device=args.device, precision=args.precision, loss=args.loss, ema=args.ema, classes=args.classes,
         workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every, fp16_export=args.fp16_export,
-        augment=args.augment, mode_seeking=args.mode_seeking, minutes=args.minutes,
+        augment=args.augment, mode_seeking=args.mode_seeking, class_loss=args.class_loss, minutes=args.minutes,
         sample_seconds=args.sample_seconds, log_every=args.log_every,
     )
     if args.threads:
@@ -152,6 +152,10 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--mode-seeking", type=float, metavar="WEIGHT",
                    help="class-conditional models: mode-seeking loss weight (MSGAN; 0 turns it off; default: the "
                         "recipe's, 0.1 for mnist-dcgan)")
+    s.add_argument("--class-loss", type=float, metavar="WEIGHT",
+                   help="class-conditional models: D also learns to name the class of real images, and G to make "
+                        "fakes D names as the requested class (P2GAN; 0 turns it off; default: the recipe's, 0.3 "
+                        "for mnist-dcgan)")
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)

@@ -39,7 +39,10 @@ LOSSES = ("bce", "hinge", "lsgan")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
 # What a resumed run keeps from its checkpoint, whatever the new config says.
-RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking")
+RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking",
+                 "class_loss")
+# What a checkpoint written before a recipe field existed ran with.
+BEFORE_FIELD = {"class_loss": 0.0}
 
 
 @dataclass
@@ -65,6 +68,8 @@ class TrainConfig:
     checkpoint_every: int = 500  # also save out/checkpoint.pt every this many steps
     augment: bool | None = None  # noise models: DiffAugment on D's inputs; None: the recipe's (on for mnist-dcgan)
     mode_seeking: float | None = None  # conditional noise models: MSGAN weight; None: the recipe's (mnist-dcgan's)
+    class_loss: float | None = None  # conditional noise models: weight of D's and G's classification loss (P2GAN);
+    #                                  None: the recipe's (0.3 for mnist-dcgan)
     fp16_export: bool = False  # store the exported weights in float16 (half the size)
     minutes: float | None = None  # a time budget: the run ends (checkpoint, export) after this much training
     log_every: int | None = None  # read the losses (a host sync on a GPU) every this many steps; None: every
@@ -131,8 +136,10 @@ def _check(config: TrainConfig) -> None:
         raise ValueError(f"unknown device {config.device!r}; use cpu, cuda or auto")
     if config.ema is not None and not 0.0 < config.ema < 1.0:
         raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {config.ema}")
-    if config.mode_seeking is not None and config.mode_seeking < 0:
-        raise ValueError(f"mode_seeking must be 0 (off) or a positive weight, got {config.mode_seeking}")
+    for name in ("mode_seeking", "class_loss"):
+        value = getattr(config, name)
+        if value is not None and not 0 <= value <= 100:
+            raise ValueError(f"{name} must be 0 (off) or a positive weight up to 100, got {value}")
 
 
 def _from_checkpoint(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
@@ -140,7 +147,7 @@ def _from_checkpoint(config: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     defaults = TrainConfig(model=config.model)
     changes: dict[str, Any] = {}
     for name in RECIPE_FIELDS:
-        new, old = getattr(config, name), saved.get(name)
+        new, old = getattr(config, name), saved.get(name, BEFORE_FIELD.get(name))
         if new != old and new != getattr(defaults, name):
             log.warning("resuming: the run keeps %s=%r (ignoring %r)", name, old, new)
         changes[name] = old
@@ -168,7 +175,11 @@ def _resolve(config: TrainConfig, spec: ModelSpec, family: type[Trainer]) -> Tra
     mode_seeking = config.mode_seeking if config.mode_seeking is not None else recipe.get("mode_seeking", 0.0)
     if mode_seeking and not spec.conditional:
         raise ValueError("mode_seeking (MSGAN) is for class-conditional noise models, such as mnist-dcgan")
+    class_loss = config.class_loss if config.class_loss is not None else recipe.get("class_loss", 0.0)
+    if class_loss and not spec.conditional:
+        raise ValueError("class_loss (P2GAN) is for class-conditional noise models, such as mnist-dcgan")
     return dataclasses.replace(config, data=data, classes=classes, augment=augment, mode_seeking=mode_seeking,
+                               class_loss=class_loss,
                                batch_size=config.batch_size or recipe["batch_size"], lr=config.lr or recipe["lr"])
 
 
@@ -185,6 +196,8 @@ def _command(config: TrainConfig, total: int, recipe: dict[str, Any]) -> str:
         parts += ["--augment" if config.augment else "--no-augment"]
     if config.mode_seeking != recipe.get("mode_seeking", 0.0):
         parts += ["--mode-seeking", f"{config.mode_seeking:g}"]
+    if config.class_loss != recipe.get("class_loss", 0.0):
+        parts += ["--class-loss", f"{config.class_loss:g}"]
     if config.seed:
         parts += ["--seed", str(config.seed)]
     return " ".join(parts)
