@@ -92,11 +92,11 @@ def _logits(d: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, company:
     with torch.inference_mode():
         if company is None:
             return d(x, labels) if labels is not None else d(x)
-        groups = torch.cat([x[:, None], company], 1)  # (B, GROUP, C, S, S): minibatch std groups are strided
+        groups = torch.cat([x[:, None], company], 1)  # (B, GROUP, C, S, S): minibatch std groups are consecutive
         b = x.shape[0]
-        flat = groups.transpose(0, 1).reshape(b * GROUP, *x.shape[1:])  # group g holds rows g, g + b, ...
-        lab = None if labels is None else labels.repeat(GROUP)
-        return d(flat, lab)[:b]
+        flat = groups.reshape(b * GROUP, *x.shape[1:])  # group i holds rows GROUP * i ... GROUP * i + GROUP - 1
+        lab = None if labels is None else labels.repeat_interleave(GROUP)
+        return d(flat, lab)[::GROUP]
 
 
 def _company(spec: ModelSpec, d: nn.Module, labels: torch.Tensor | None, b: int) -> torch.Tensor | None:

@@ -162,11 +162,12 @@ def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_diff
     trainer = run.trainer
     assert trainer.mode_seeking == 0.1  # the recipe's
     images, labels, z = trainer.generate((torch.zeros(8, 1, 28, 28), None))  # only the batch size matters
-    assert torch.equal(labels[:4], labels[4:]) and (z[:4] - z[4:]).abs().min() > 0  # same label, other latent
-    first = images[:4].detach()
+    # pairs are neighbours (2k, 2k + 1): same label, other latent
+    assert torch.equal(labels[0::2], labels[1::2]) and (z[0::2] - z[1::2]).abs().min() > 0
+    first = images[0::2].detach()
 
     def term(second: torch.Tensor) -> float:
-        pair = torch.cat([first, second]).requires_grad_()  # a leaf: the G step can run its backward
+        pair = torch.stack([first, second], 1).flatten(0, 1).requires_grad_()  # interleaved; a leaf for the G step
         return trainer.g_step(None, (pair, labels, z))["mode_seeking"].item()
 
     collapsed, near, far = term(first.clone()), term(first + 0.05), term(-first)
@@ -276,6 +277,9 @@ def test_resuming_a_stopped_run_gives_the_same_losses_as_an_uninterrupted_run(na
 
     resumed = _events(TrainConfig(name, out=tmp_path / "part", resume=True, **kw))
     assert [e.step for e in resumed] == [3, 4, 4]
+    logged = [json.loads(line) for line in (tmp_path / "part" / "losses.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in logged] == [1, 2, 3, 4]  # the losses log goes on from the checkpoint
+    assert logged[2] == {"step": 3, **resumed[0].losses}
     for a, b in zip(whole[2:4], resumed[:2]):
         assert a.losses.keys() == b.losses.keys()
         for k in a.losses:

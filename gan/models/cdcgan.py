@@ -62,17 +62,23 @@ class Generator(nn.Module):
 def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     """Append the minibatch standard deviation as one more feature map (Karras et al. 2018).
 
-    (B, C, H, W) -> (B, C + 1, H, W). Images are split into groups of ``group``; the extra map of
-    an image is the mean over C, H, W of the per-feature std within its group. A generator that
-    makes the same digit for every z gives a std near 0, which D can then see and punish.
+    (B, C, H, W) -> (B, C + 1, H, W). Images are split into groups of ``group`` consecutive images
+    (0-3, 4-7, ...); the extra map of an image is the mean over C, H, W of the per-feature std within
+    its group. A generator that makes the same digit for every z gives a std near 0, which D can then
+    see and punish.
+
+    Consecutive groups, so that a batch split among processes (each a consecutive part) keeps whole
+    groups: N processes with batch b give what one process with batch N * b gives, when ``group``
+    divides b. (The bundled mnist-dcgan was trained with strided groups, i, i + B/4, ...: in a shuffled
+    batch, with mode-seeking pairs of neighbours, a group is the same kind of sample either way.)
     """
     b, c, height, width = h.shape
     g = min(group, b)
     while b % g:  # a group size that divides the batch
         g -= 1
-    std = h.float().view(g, b // g, c, height, width).var(0, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
+    std = h.float().view(b // g, g, c, height, width).var(1, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
     std = std.mean((1, 2, 3)).to(h.dtype)  # (B/g,)
-    return torch.cat([h, std.repeat(g).view(b, 1, 1, 1).expand(b, 1, height, width)], 1)
+    return torch.cat([h, std.repeat_interleave(g).view(b, 1, 1, 1).expand(b, 1, height, width)], 1)
 
 
 class Discriminator(nn.Module):

@@ -7,8 +7,9 @@
 
 ``python -m gan train MODEL ...`` is the same from the command line (see ``gan/train/cli.py``).
 Layout: ``loop.py`` (config, events, the loop), ``common.py`` (what all families share:
-hardware, data stream, losses, EMA, checkpoints, grids, export), one file per family that
-differs: ``noise.py``, ``pix2pix.py``, ``cyclegan.py``.
+hardware, data stream, losses, EMA, checkpoints, grids, export), ``distributed.py`` (several
+processes that train as one), one file per family that differs: ``noise.py``, ``pix2pix.py``,
+``cyclegan.py``.
 """
 from __future__ import annotations
 

@@ -107,9 +107,9 @@ def add_commands(sub: Any) -> None:
 
     s = sub.add_parser(
         "train", help="train a model (any family) on a dataset keyword or folder",
-        description="Train a registered model. Writes OUT/checkpoint.pt, OUT/samples/step_XXXXXX.png and, at the "
-                    "end (or on Ctrl-C), OUT/weights/MODEL (loadable with --weights). Unset options follow the "
-                    "family's recipe (paper or book).")
+        description="Train a registered model. Writes OUT/checkpoint.pt, OUT/samples/step_XXXXXX.png, "
+                    "OUT/losses.jsonl and, at the end (or on Ctrl-C), OUT/weights/MODEL (loadable with --weights). "
+                    "Unset options follow the family's recipe (paper or book).")
     s.add_argument("model", help="a registered model, e.g. mnist-dcgan (see: python -m gan list)")
     s.add_argument("--data", help="mnist-offline | mnist | cifar10 | sketch2digit | digits2mnist, or a folder "
                                   "(images; pix2pix: train/ of A|B images or A/ + B/; CycleGAN: trainA/ + trainB/); "

@@ -31,6 +31,7 @@ from gan.cards import model_card, refresh_card
 from gan.data import TensorImageDataset
 from gan.folder_cache import DecodedFolder, default_workers
 from gan.registry import ModelSpec
+from gan.train import distributed
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
 
 if TYPE_CHECKING:
@@ -82,10 +83,12 @@ class Hardware:
             loss.backward()
 
     def distribute(self, trainer: Trainer) -> None:
-        """Wrap the networks in DistributedDataParallel when there are several processes.
+        """With several processes: BatchNorm and dropout layers that see the global batch
+        (``gan.train.distributed``), in networks wrapped in DistributedDataParallel (averaged gradients).
 
-        BatchNorm statistics stay per process: syncing buffers at every forward would overwrite
-        them in place between the two discriminator passes of a step, which autograd refuses.
+        Buffers are not synced at each forward (that would overwrite them in place between the two
+        discriminator passes of a step, which autograd refuses): every process computes the same
+        global BatchNorm statistics anyway.
         """
         if self.accelerator is None:
             return
@@ -93,8 +96,8 @@ class Hardware:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         for name in trainer.nets:
-            setattr(trainer, name, DistributedDataParallel(getattr(trainer, name), device_ids=ids,
-                                                           forward_sync_buffers=False))
+            net = distributed.use_global_batch(getattr(trainer, name))
+            setattr(trainer, name, DistributedDataParallel(net, device_ids=ids, forward_sync_buffers=False))
 
     def describe(self) -> str:
         if self.device.type == "cuda":
@@ -390,8 +393,11 @@ class Trainer:
     def __init__(self, spec: ModelSpec, config: TrainConfig, hw: Hardware, total: int) -> None:
         self.spec, self.config, self.hw, self.total = spec, config, hw, total
         # All the randomness of a step except dropout (which uses torch's global RNG): latents,
-        # fake labels, label noise, the image pool. Its state goes into the checkpoint.
-        self.noise = torch.Generator().manual_seed(config.seed + 1_000_003 * hw.rank)
+        # fake labels, label noise, augmentation, the image pool. Its state goes into the checkpoint.
+        # Drawn on the training device; every process holds the same one and draws for the global
+        # batch (``self.draw``, gan.train.distributed.Draws), so several processes train as one.
+        self.noise = torch.Generator(hw.device).manual_seed(config.seed)
+        self.draw = distributed.Draws(self.noise, hw.rank, hw.world)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
 
@@ -513,7 +519,10 @@ def set_rng_state(state: dict[str, Any], noise: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-    noise.set_state(state["noise"])
+    if state["noise"].numel() == noise.get_state().numel():
+        noise.set_state(state["noise"])
+    else:  # a checkpoint of another device type (the trainer draws where it trains): the draws restart
+        log.warning("the checkpoint's random draws were made on another kind of device; they restart from the seed")
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> Path:

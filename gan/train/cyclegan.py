@@ -28,6 +28,7 @@ from gan.registry import ModelSpec
 from gan.train.common import (
     Export, Trainer, as_channels, belief, d_loss, frozen, g_loss, linear_decay, normal_init, unwrap,
 )
+from gan.train.distributed import gather, own_part
 
 LAMBDA_CYCLE = 10.0
 LAMBDA_IDENTITY = 0.5  # times LAMBDA_CYCLE
@@ -54,8 +55,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 self.labels.append(label.clone())
-            elif torch.rand((), generator=self.generator) < 0.5:
-                i = int(torch.randint(self.size, (), generator=self.generator))
+            elif torch.rand((), generator=self.generator, device=self.generator.device) < 0.5:
+                i = int(torch.randint(self.size, (), generator=self.generator, device=self.generator.device))
                 self.images[i], image = image.clone(), self.images[i].clone()
                 self.labels[i], label = label.clone(), self.labels[i].clone()
             out.append(image)
@@ -124,12 +125,20 @@ class CycleGANTrainer(Trainer):
         with self.hw.autocast():
             return self.G_A(a), self.G_B(b)  # fake B, fake A
 
+    @staticmethod
+    def _pooled(pool: ImagePool, images: torch.Tensor, labels: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``pool.query`` on the global batch, this process's part of the answer: with several processes
+        each keeps the same pool (the same draws on the same images), as one process would."""
+        images, labels = pool.query(gather(images), gather(labels))
+        return own_part(images), own_part(labels)
+
     def d_step(self, batch, fake):
         a, b = batch[:2]
         label_a, label_b = self._labels(batch)
         # a fake keeps the label of the image it was translated from (None: unconditional discriminators)
-        fake_b, fake_b_labels = self.pool_b.query(fake[0], label_a)
-        fake_a, fake_a_labels = self.pool_a.query(fake[1], label_b)
+        fake_b, fake_b_labels = self._pooled(self.pool_b, fake[0], label_a)
+        fake_a, fake_a_labels = self._pooled(self.pool_a, fake[1], label_b)
         with self.hw.autocast():
             real_a, fake_a_logits = self._judge(self.D_A, b, label_b), self._judge(self.D_A, fake_b, fake_b_labels)
             real_b, fake_b_logits = self._judge(self.D_B, a, label_a), self._judge(self.D_B, fake_a, fake_a_labels)

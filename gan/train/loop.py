@@ -8,6 +8,7 @@ yields a last event with ``done=True``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import shlex
@@ -30,14 +31,16 @@ from gan.train import precision
 from gan.train.common import (
     CHECKPOINT_FORMAT, CHECKPOINT_NAME, EMA, Hardware, Trainer, batches, detach, epochs_of, evaluating,
     export_weights, image_grid, load_checkpoint, out_of_memory_hint, pick_hardware, rng_state, save_checkpoint,
-    set_rng_state, steps_for_epochs,
+    set_rng_state, steps_for_epochs, unwrap,
 )
+from gan.train.distributed import process_mean
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("bce", "hinge", "lsgan")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda", "auto")
+LOSSES_NAME = "losses.jsonl"  # the run's losses, one JSON line per step read (every step on a CPU)
 # What a resumed run keeps from its checkpoint, whatever the new config says.
 RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking",
                  "class_loss")
@@ -222,9 +225,26 @@ class _Run:
     def checkpoint_path(self) -> Path:
         return self.config.out / CHECKPOINT_NAME
 
+    @property
+    def losses_path(self) -> Path:
+        return self.config.out / LOSSES_NAME
+
+    def start_losses_log(self) -> None:
+        """A new run starts its losses log empty; a resumed one keeps the lines up to its checkpoint's step."""
+        path = self.losses_path
+        lines = path.read_text().splitlines() if self.step and path.exists() else []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{line}\n" for line in lines if json.loads(line)["step"] <= self.step))
+
+    def log_losses(self, step: int, losses: dict[str, float]) -> None:
+        """One JSON line per step read: {"step": 3, "D": 0.61, "G": 1.02, ...}."""
+        with self.losses_path.open("a") as f:
+            f.write(json.dumps({"step": step, **losses}) + "\n")
+
     def generators(self) -> dict[str, torch.nn.Module]:
-        """The generators to sample and export: the EMA copies when there are some."""
-        return {name: self.ema[name].model if name in self.ema else getattr(self.trainer, name)
+        """The generators to sample and export: the EMA copies when there are some (never a DDP wrapper,
+        whose state_dict keys start with "module.")."""
+        return {name: self.ema[name].model if name in self.ema else unwrap(getattr(self.trainer, name))
                 for name in self.trainer.generators}
 
     def final_generators(self) -> dict[str, torch.nn.Module]:
@@ -341,10 +361,7 @@ def prepare(config: TrainConfig) -> _Run:
             run.ema[name].model.load_state_dict(state)
         run.fixed = checkpoint["fixed"]
         run.step, run.elapsed = checkpoint["step"], checkpoint["elapsed"]
-        set_rng_state(checkpoint["rng"], trainer.noise)
-        if hw.world > 1:  # the checkpoint holds the first process's RNG: give each process its own again
-            torch.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step)
-            trainer.noise.manual_seed(config.seed + 1_000_003 * hw.rank + 7_919 * run.step + 1)
+        set_rng_state(checkpoint["rng"], trainer.noise)  # every process's: they all draw for the global batch
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
     if hw.bf16 and hw.world == 1:  # bf16 asked for: kept only where a training step measures faster
         first_batch = lambda: next(batches(dataset, config.batch_size, config.seed, 0, hw, workers=0))  # noqa: E731
@@ -380,6 +397,8 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
     started = last_grid = time.perf_counter()
     budget = None if config.minutes is None else config.minutes * 60.0 - run.elapsed  # seconds left
     log_every = config.log_every or (1 if hw.device.type == "cpu" else 10)
+    if hw.is_main:
+        run.start_losses_log()
     try:
         while step < run.total and not (stop is not None and stop.is_set()):
             if budget is not None and time.perf_counter() - started >= budget:
@@ -403,9 +422,13 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
                 config.sample_seconds is not None and now - last_grid >= config.sample_seconds)
             saving = step % config.checkpoint_every == 0 and step < run.total and hw.is_main
             shown = {}
+            named = {**d_losses, **g_losses}
+            # the mean over processes: every process takes part at every step (on a GPU without waiting for it)
+            values = process_mean(torch.stack([v.detach().float() for v in named.values()]))
             if step % log_every == 0 or due or saving or step == run.total:  # reading the losses waits for the GPU
-                named = {**d_losses, **g_losses}
-                losses = shown = dict(zip(named, torch.stack([v.detach().float() for v in named.values()]).tolist()))
+                losses = shown = dict(zip(named, values.tolist()))
+                if hw.is_main:
+                    run.log_losses(step, losses)
                 if not all(np.isfinite(v) for v in losses.values()):
                     raise RuntimeError(
                         f"the losses are not finite at step {step} ({losses}); try a lower --lr or --precision fp32. "

@@ -17,6 +17,7 @@ from gan import latent
 from gan.models import family_module
 from gan.registry import ModelSpec
 from gan.train.common import Trainer, belief, d_loss, frozen, g_loss, normal_init, unwrap
+from gan.train.distributed import Draws, process_mean
 
 MODE_SEEKING = 0.1  # mnist-dcgan's MSGAN weight
 # mnist-dcgan's classification loss weight (P2GAN). In a minute on 2 cores (539 steps) the share of samples that are
@@ -29,23 +30,22 @@ RECALIBRATION = (16, 256)  # batches x size that give an exported EMA generator 
 GRID_SIDE = 8  # unconditional models: a GRID_SIDE x GRID_SIDE sample grid; conditional: one row per class
 
 
-def diff_augment(x: torch.Tensor, generator: torch.Generator, translation: float = 0.125,
-                 cutout: float = 0.5) -> torch.Tensor:
-    """DiffAugment's translation and cutout: differentiable, one random draw per image, from ``generator``.
+def diff_augment(x: torch.Tensor, draw: Draws, translation: float = 0.125, cutout: float = 0.5) -> torch.Tensor:
+    """DiffAugment's translation and cutout: differentiable, one random draw per image, from ``draw``.
 
     (B, C, H, W) -> (B, C, H, W): shifted by up to ``translation`` * size with the background (-1)
     coming in, then a square of ``cutout`` * size (centred anywhere, clipped at the border) set to -1.
     """
     b, c, h, w = x.shape
     s = int(h * translation + 0.5)
-    shift = torch.randint(-s, s + 1, (2, b, 1, 1), generator=generator).to(x.device)
+    shift = draw(torch.randint, -s, s + 1, size=(2, b, 1, 1), dim=1).to(x.device)
     ys = torch.arange(h, device=x.device).view(1, h, 1) + shift[0]  # (B, H, 1): source rows
     xs = torch.arange(w, device=x.device).view(1, 1, w) + shift[1]  # (B, 1, W): source columns
     inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)  # (B, H, W)
     index = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).view(b, 1, h * w).expand(b, c, h * w)
     x = torch.where(inside[:, None], x.flatten(2).gather(2, index).view(b, c, h, w), -1.0)
     size = int(h * cutout + 0.5)
-    corner = torch.randint(0, h + 1 - size % 2, (2, b, 1, 1), generator=generator).to(x.device) - size // 2
+    corner = draw(torch.randint, 0, h + 1 - size % 2, size=(2, b, 1, 1), dim=1).to(x.device) - size // 2
     ys, xs = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
     cut = (ys >= corner[0]) & (ys < corner[0] + size) & (xs >= corner[1]) & (xs < corner[1] + size)
     return torch.where(cut[:, None], -1.0, x)
@@ -107,7 +107,7 @@ class NoiseTrainer(Trainer):
         """D's logits (B,), through DiffAugment when the recipe has it; with the class loss on, also
         D's class logits (B, num_classes)."""
         if self.augment:
-            images = diff_augment(images, self.noise, cutout=CUTOUT)
+            images = diff_augment(images, self.draw, cutout=CUTOUT)
         D = self.D if D is None else D
         if self.class_loss:
             return D(images, labels, classes=True)
@@ -128,18 +128,18 @@ class NoiseTrainer(Trainer):
         """D's targets for real and fake images: 1 and 0, or noisy ones (real 1 - 0.05u, fake 0.05u)."""
         if not self.label_noise:
             return 1.0, 0.0
-        noise = self.label_noise * torch.rand(2, n, generator=self.noise)
+        noise = self.label_noise * self.draw(torch.rand, size=(2, n), dim=1)
         return 1.0 - noise[0], noise[1]
 
     def generate(self, batch):
         real, _ = batch
         n = real.shape[0]
-        z = torch.randn(n, self.spec.latent_dim, generator=self.noise).to(self.hw.device)
+        z = self.draw(torch.randn, size=(n, self.spec.latent_dim))  # drawn on the training device
         labels = None
         if self.num_classes:
-            labels = torch.randint(self.num_classes, (n,), generator=self.noise).to(self.hw.device)
-            if self.mode_seeking:  # pairs (i, i + n/2) share a label
-                labels[n // 2:2 * (n // 2)] = labels[:n // 2]
+            labels = self.draw(torch.randint, self.num_classes, size=(n,))
+            if self.mode_seeking:  # pairs (2k, 2k + 1) share a label (pairs of neighbours: see g_step)
+                labels[1:2 * (n // 2):2] = labels[0:2 * (n // 2):2]
         with self.hw.autocast():
             return self.G(z, labels), labels, z  # (B, C, H, W), (B,) or None, (B, latent_dim)
 
@@ -169,11 +169,13 @@ class NoiseTrainer(Trainer):
                 losses["G_class"] = self.class_loss * F.cross_entropy(classes.float(), fake_labels)
             losses["G"] = g_loss(self.config.loss, logits)
         if self.mode_seeking:
-            half = len(z) // 2
+            # Neighbours (2k, 2k + 1) are pairs, so that each process's part of a batch holds whole pairs;
+            # the mean ratio is over the global batch (process_mean), as with one process.
+            first, second = slice(0, 2 * (len(z) // 2), 2), slice(1, 2 * (len(z) // 2), 2)
             images = fake_images.float()
-            ratio = ((images[:half] - images[half:2 * half]).abs().mean((1, 2, 3))
-                     / (z[:half] - z[half:2 * half]).abs().mean(1))  # (B/2,): image change per latent change
-            losses["mode_seeking"] = self.mode_seeking / (ratio.mean() + 1e-5)
+            ratio = ((images[first] - images[second]).abs().mean((1, 2, 3))
+                     / (z[first] - z[second]).abs().mean(1))  # (B/2,): image change per latent change
+            losses["mode_seeking"] = self.mode_seeking / (process_mean(ratio.mean()) + 1e-5)
         self.update(self.opt_g, sum(losses.values()), self.clip_value)
         return losses
 
