@@ -12,9 +12,16 @@ Run it with ``python app.py`` (http://127.0.0.1:7860); on Hugging Face Spaces it
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-import gradio as gr
+# Gradio's queue rebuilds a pandas table of its last 10,000 events after every event (for its monitoring
+# page, which the app does not use): a cost that grows with the traffic and, under the GIL, delays every
+# other user's request. Recompute it every 1,000 events, over the last 1,000.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+
+import gradio as gr  # noqa: E402
 
 import gan
 from forger_app import helpers as H
