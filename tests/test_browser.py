@@ -9,6 +9,7 @@ screenshots of the five tabs to docs/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import sys
@@ -271,10 +272,15 @@ def test_the_default_one_minute_run_gives_digits_of_the_requested_class(page, tm
         zf.extractall(tmp_path / "weights")
     result = gan.evaluate.evaluate("mnist-dcgan", n=500, weights=tmp_path / "weights" / "mnist-dcgan")
     accuracy = result["metrics"]["requested_digit_accuracy"]["value"]
-    # A quiet 2-core machine reaches about 80% in the minute (the target, 90%, is not met yet); a busy
-    # machine takes fewer steps in it. Chance is 10%, and an untrained generator's is about that.
+    # The recipe gives 94-99% of samples the requested digit from 200 steps on (docs/notes/noise-recipes.md); a
+    # quiet 2-core machine makes about 330 steps in the app's minute, the browser on the same cores. The issue's
+    # 90% is checked whenever the minute made 250 steps; a machine too busy for that is checked for learning
+    # only (chance is 10%, and an untrained generator's is about that).
     progress = page.locator("#train-progress").inner_text()
-    assert accuracy >= 0.2, (accuracy, progress)
+    status = page.locator("#train-status").inner_text()
+    steps = int(re.search(r"for ([\d,]+) steps", status).group(1).replace(",", ""))
+    print(f"the app's default minute: {steps} steps, {accuracy:.1%} of samples the requested digit")
+    assert accuracy >= (0.9 if steps >= 250 else 0.2), (accuracy, steps, progress)
 
 
 def test_start_and_stop_a_training_run(page):
