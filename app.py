@@ -74,6 +74,9 @@ INFER_LIMIT = 4
 INFER_KW: dict[str, Any] = dict(concurrency_id=INFER, concurrency_limit=INFER_LIMIT)
 TRAIN = "train"  # concurrency group of training runs: at most TRAIN_LIMIT at once, the rest wait in the queue
 TRAIN_LIMIT = 1
+# a model picked while the last pick is still answered is answered too (Gradio's default for an input event
+# drops it, and the page would go on showing the previous model's status and output)
+LATEST = "always_last"
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = """
@@ -84,6 +87,9 @@ CSS = """
 /* while a slider is dragged the sample comes at the model's own size (28x28...): shown the same size as after */
 #sample-image img { width: auto; height: 100%; object-fit: contain; }
 .slider-grid { gap: 6px 12px; }
+/* a sketchpad in its group: the group draws the frame (Gradio's group rule and the editor's inline border-style
+   would give it a 3px dark one) */
+.sketch-box .block { border-width: 0; }
 /* messages wrap: a long file name or error never runs off the page */
 .prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
@@ -123,7 +129,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                 own = gr.Image(label="Your image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                height=240, elem_id="project-in")
                 project = gr.Button("Start from my image", variant="primary", elem_id="project-btn")
-            own_sketch = _sketchpad("…or draw a digit, then press the button", True, "project-sketch")
+            own_sketch = _sketchpad("…or draw a digit, then press the button", "project-sketch")
             pair = gr.Image(label="Your image | its reconstruction", type="pil", format="png", interactive=False,
                             height=240, elem_id="project-pair")
     with gr.Accordion("Variations", open=True):
@@ -134,7 +140,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
         grid_png = gr.File(label="Grid PNG download", height=60)
 
     model.input(sample_model_changed, [model, seed, truncation, session], [status, digit, *sliders, image, png],
-                api_name="select_sample_model", **INFER_KW)
+                api_name="select_sample_model", trigger_mode=LATEST, **INFER_KW)
     gr.on([seed.input, seed.submit, digit.input], sample_image,
           [model, seed, truncation, digit, *sliders, session, start], [image, png, status], api_name="sample",
           trigger_mode="always_last", **INFER_KW)
@@ -182,17 +188,22 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
     strip = gr.Image(label="Strip", type="pil", format="png", interactive=False, elem_id="interp-strip")
 
     model.input(interpolate_model_changed, [model, session], [status, digit_a, digit_b],
-                api_name="select_interpolate_model", concurrency_limit=None)
+                api_name="select_interpolate_model", trigger_mode=LATEST, concurrency_limit=None)
     go.click(interpolate_tab, [model, seed_a, seed_b, digit_a, digit_b, frames, mode, session, image_a, image_b],
              [strip, gif, gif_file, status], api_name="interpolate", **INFER_KW)
     return model
 
 
-def _sketchpad(label: str, visible: bool, elem_id: str) -> gr.Sketchpad:
-    """A 280x280 canvas with a black brush, for a digit drawn by hand."""
-    return gr.Sketchpad(label=label, type="pil", height=320, canvas_size=(280, 280), fixed_canvas=True,
-                        layers=False, brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                        visible=visible, elem_id=elem_id)
+def _sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
+    """A white canvas with a black brush, for a digit drawn by hand. It opens with the brush picked, and so
+    does Clear canvas; listen to its ``input`` (Gradio drops its first ``change``), and show or hide the group
+    around it (``visible="hidden"`` keeps it on the page) rather than output to it (docs/notes/sketchpad.md)."""
+    side = H.SKETCH_SIDE
+    pad = gr.Sketchpad(H.blank_sketch(), label=label, type="pil", height=320, canvas_size=(side, side),
+                       fixed_canvas=True, layers=False, transforms=(), elem_id=elem_id,
+                       brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
+    pad.clear(H.blank_sketch, None, [pad], queue=False, show_progress="hidden", api_visibility="private")
+    return pad
 
 
 def _translate_tab(session: gr.State) -> gr.Dropdown:
@@ -205,7 +216,8 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             image = gr.Image(label="Input image", type="filepath", image_mode=None,
                              sources=["upload", "webcam", "clipboard"], height=320, elem_id="translate-in")
             go = gr.Button("Translate", variant="primary", elem_id="translate-btn")
-            sketch = _sketchpad("…or draw a digit", H.has_sketchpad(default), "translate-sketch")
+            with gr.Group(visible=H.has_sketchpad(default) or "hidden", elem_classes="sketch-box") as sketch_box:
+                sketch = _sketchpad("…or draw a digit", "translate-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
@@ -228,14 +240,15 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
         video_go = gr.Button("Translate the video", elem_id="translate-video-btn")
 
     options = [session, resolution, mode, seed]
-    model.input(translate_model_changed, [model, session], [status, sketch, out],
-                api_name="select_translate_model", concurrency_limit=None)
+    model.input(translate_model_changed, [model, session], [status, sketch_box, out],
+                api_name="select_translate_model", trigger_mode=LATEST, concurrency_limit=None)
     # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
     # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
     gr.on([go.click, image.upload], translate_tab, [model, image, *options], [out, status], api_name="translate",
           preprocess=False, **INFER_KW)
-    # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed
-    gr.on([sketch.change], translate_sketch, [model, sketch, *options], [out, status],
+    # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed;
+    # an empty canvas (the sketchpad shown or cleared) changes nothing
+    gr.on([sketch.input], translate_sketch, [model, sketch, *options], [out, status],
           api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
     # the video, too, is read by the handler (uploads only, limits checked from the header)
     video_go.click(translate_video_tab, [model, video, *options], [video_out, status], api_name="translate_video",
@@ -281,10 +294,10 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             token = gr.Textbox(label="Hugging Face write token", type="password")
             private = gr.Checkbox(False, label="Private")
             push = gr.Button("Push to the Hub")
-        push_status = gr.Markdown()
+        push_status = gr.Markdown(elem_id="train-push-status")
 
     model.input(train_model_changed, [model], [data, status], api_name="select_train_model",
-                concurrency_limit=None)
+                trigger_mode=LATEST, concurrency_limit=None)
     data.change(train_data_changed, [data], [folder, zip_file], api_name="select_train_data",
                 concurrency_limit=None)
     stop.click(stop_training, [session], [status], api_name="stop_training", concurrency_limit=None,
@@ -311,8 +324,8 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
             image = gr.Image(label="Image to judge", type="filepath", image_mode=None, format="png",
                              sources=["upload", "webcam", "clipboard"], height=280, elem_id="expert-in")
             judge = gr.Button("Judge", variant="primary", elem_id="expert-judge")
-            sketch = _sketchpad("…or draw a digit (judged as you draw)", H.expert_has_sketchpad(spec),
-                                "expert-sketch")
+            with gr.Group(visible=H.expert_has_sketchpad(spec) or "hidden", elem_classes="sketch-box") as sketch_box:
+                sketch = _sketchpad("…or draw a digit (judged as you draw)", "expert-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Judge)")
@@ -344,18 +357,18 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
                 score = gr.Markdown("Start a game: real MNIST digits and the forger's fakes, shuffled. Say which "
                                     "is which, then see who did better, you or the expert.", elem_id="game-score")
 
-    model.input(expert_model_changed, [model, session], [status, sketch, heatmap, bars, verdict],
-                api_name="select_expert_model", concurrency_limit=None)
+    model.input(expert_model_changed, [model, session], [status, sketch_box, heatmap, bars, verdict],
+                api_name="select_expert_model", trigger_mode=LATEST, concurrency_limit=None)
     # preprocess=False: the handler opens the upload itself (only files in Gradio's upload folder)
     gr.on([judge.click, image.upload], expert_judge, [model, image, session], [verdict, heatmap, bars],
           api_name="expert_judge", preprocess=False, **INFER_KW)
-    gr.on([sketch.change], expert_judge_sketch, [model, sketch, session], [verdict, heatmap, bars],
+    gr.on([sketch.input], expert_judge_sketch, [model, sketch, session], [verdict, heatmap, bars],
           api_name="expert_judge_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
     start.click(game_start, [game_model, rounds, seed, session], [game, game_image, score], api_name="game_start",
                 **INFER_KW)
     real.click(game_real, [game], [game, game_image, score], api_name="game_real", concurrency_limit=None)
     fake.click(game_fake, [game], [game, game_image, score], api_name="game_fake", concurrency_limit=None)
-    return dict(model=model, game_model=game_model, status=status, sketch=sketch, image=image, verdict=verdict,
+    return dict(model=model, game_model=game_model, status=status, sketch_box=sketch_box, image=image, verdict=verdict,
                 heatmap=heatmap, bars=bars)
 
 
@@ -386,10 +399,10 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     expert_tab.select(refresh_expert_models, [session_state], [ex["model"], ex["game_model"]],
                       api_name="refresh_expert_models", concurrency_limit=None)
     sample["ask"].click(ask_expert, [sample["model"], sample["image"], session_state],
-                        [tabs, ex["model"], ex["status"], ex["sketch"], ex["image"], ex["verdict"], ex["heatmap"],
+                        [tabs, ex["model"], ex["status"], ex["sketch_box"], ex["image"], ex["verdict"], ex["heatmap"],
                          ex["bars"]], api_name="ask_expert", **INFER_KW)
     tl["ask"].click(ask_expert_translation, [tl["model"], tl["image"], tl["sketch"], tl["out"], session_state],
-                    [tabs, ex["model"], ex["status"], ex["sketch"], ex["image"], ex["verdict"], ex["heatmap"],
+                    [tabs, ex["model"], ex["status"], ex["sketch_box"], ex["image"], ex["verdict"], ex["heatmap"],
                      ex["bars"]], api_name="ask_expert_translation", **INFER_KW)
     demo.load(page_load, [session_state],
               [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],

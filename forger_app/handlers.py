@@ -294,6 +294,12 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
 # ---------------------------------------------------------------------------- Translate
 
 
+def _sketchpad_view(shown: bool) -> dict:
+    """The update of the group around a sketchpad: hidden, never removed from the page, so that the sketchpad
+    keeps its drawing and its brush (docs/notes/sketchpad.md)."""
+    return gr.update(visible=shown or "hidden")
+
+
 def translate_model_changed(model_key: str, state: Any = None) -> tuple:
     """Model picked: its status (how to get weights when it has none), the sketchpad for sketch2digit,
     and an empty output (the previous model's translation would be stale)."""
@@ -303,7 +309,7 @@ def translate_model_changed(model_key: str, state: Any = None) -> tuple:
         status = _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         status = _fail(e, name)
-    return status, gr.update(visible=H.has_sketchpad(name)), None
+    return status, _sketchpad_view(H.has_sketchpad(name)), None
 
 
 APP_VIDEO_FRAMES = 120  # the app translates at most this many frames of a video (the library: checks.MAX_VIDEO_FRAMES)
@@ -354,13 +360,14 @@ def translate_tab(model_key: str, image: Any, state: Any = None, resolution: str
 
 def translate_sketch(model_key: str, sketch: Any, state: Any = None, resolution: str = "model",
                      mode: str = "deterministic", seed: Any = 0) -> tuple:
-    """Translate the sketchpad drawing: (output image, status)."""
+    """Translate the sketchpad drawing: (output image, status). An empty canvas (the sketchpad just shown or
+    cleared) leaves both as they are: the model's status stays readable."""
     try:
         drawing = H.sketch_image(sketch)
     except Exception as e:  # noqa: BLE001
         return None, _fail(e)
     if drawing is None:
-        return None, "Draw a digit on the sketchpad first."
+        return gr.skip(), gr.skip()
     return _translate(model_key, drawing, _session(state), _options(resolution, mode, seed))
 
 
@@ -637,19 +644,20 @@ def expert_judge(model_key: str, image: Any, state: Any = None) -> tuple:
 
 
 def expert_judge_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple:
-    """The expert's verdict on the sketchpad drawing: (verdict Markdown, heatmap or None, per-class table or None)."""
+    """The expert's verdict on the sketchpad drawing: (verdict Markdown, heatmap or None, per-class table or None).
+    An empty canvas (the sketchpad just shown or cleared) leaves all three as they are."""
     try:
         drawing = H.sketch_image(sketch)
     except Exception as e:  # noqa: BLE001
         return _fail(e), None, None
     if drawing is None:
-        return "Draw a digit on the sketchpad first.", None, None
+        return gr.skip(), gr.skip(), gr.skip()
     return _judge(model_key, drawing, _session(state))
 
 
 def _expert_views(spec: ModelSpec | None) -> tuple:
     """Updates of what the Expert tab shows for a model: (sketchpad, heatmap, per-class chart)."""
-    return (gr.update(visible=H.expert_has_sketchpad(spec)),
+    return (_sketchpad_view(H.expert_has_sketchpad(spec)),
             gr.update(visible=spec is not None and H.expert_has_heatmap(spec), value=None),
             gr.update(visible=spec is not None and H.expert_classes(spec) > 0, value=None))
 

@@ -44,6 +44,7 @@ T = TypeVar("T")
 MAX_SLIDERS = 32  # the app creates this many latent sliders and shows the ones a model uses
 GANSPACE_K = 10  # GANSpace directions shown for large latents (gan.sample's ``edits`` use this many)
 DISPLAY_SIDE = 256  # small images are enlarged (nearest neighbour) to at least this for display
+SKETCH_SIDE = 280  # the sketchpads' canvas: a digit drawn by hand (10x MNIST's 28)
 MAX_ZIP_FILES = 20_000  # an uploaded dataset zip may hold at most this many entries
 MAX_ZIP_BYTES = 256 << 20  # ... and at most this many bytes once extracted (256 MiB)
 MAX_EXTRACTED_BYTES = 1 << 30  # all sessions' extracted datasets together (1 GiB)
@@ -574,6 +575,12 @@ def open_upload(value: Any) -> Image.Image:
     if isinstance(value, (Image.Image, np.ndarray)):
         return gan.load_image(value)
     return gan.load_image(uploaded_file(value))
+
+
+def blank_sketch() -> Image.Image:
+    """A sketchpad's empty canvas, white: with a background, Gradio's editor opens with its brush picked
+    (with none, a drag draws nothing until Brush is pressed; docs/notes/sketchpad.md)."""
+    return Image.new("RGB", (SKETCH_SIDE, SKETCH_SIDE), "white")
 
 
 def sketch_image(value: Any) -> Image.Image | None:

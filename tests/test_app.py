@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -272,7 +273,8 @@ def test_translate_model_without_weights_says_how_to_get_them(no_bundled_weights
     status, sketch, out = app.translate_model_changed("pix2pix-sketch2digit", None)
     assert out is None
     assert "Weights not available" in status and sketch["visible"] is True
-    assert app.translate_model_changed("cyclegan-mnist2digits", None)[1]["visible"] is False
+    # no sketchpad: hidden, not removed (it keeps its drawing and its brush for the next model that takes one)
+    assert app.translate_model_changed("cyclegan-mnist2digits", None)[1]["visible"] == "hidden"
 
 
 def test_translate_sketch_uses_the_drawing(tmp_path, translator):
@@ -283,9 +285,10 @@ def test_translate_sketch_uses_the_drawing(tmp_path, translator):
     out, status = app.translate_sketch(key, {"background": None, "layers": [],
                                              "composite": {"path": _upload(tmp_path / "composite.png")}}, session)
     assert out is not None, status
-    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(tmp_path / "blank.png")
+    # the empty canvas the sketchpad opens on (and sends when shown or cleared): the output and status stay
+    H.blank_sketch().save(tmp_path / "blank.png")
     assert app.translate_sketch(key, {"composite": {"path": _upload(tmp_path / "blank.png")}}, session) == (
-        None, "Draw a digit on the sketchpad first.")
+        gr.skip(), gr.skip())
 
 
 # ---------------------------------------------------------------------------- Expert: the discriminator, questioned
@@ -338,9 +341,9 @@ def test_the_expert_judges_a_drawing(tmp_path):
     assert "P(real)" in verdict and bars is not None, verdict
     verdict, heatmap, _ = app.expert_judge_sketch("pix2pix-sketch2digit", _drawing(tmp_path), None)
     assert heatmap is not None and heatmap.size == (280, 280)
-    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(tmp_path / "blank.png")
+    H.blank_sketch().save(tmp_path / "blank.png")  # the empty canvas: the last verdict stays
     assert app.expert_judge_sketch("mnist-dcgan", {"composite": {"path": _upload(tmp_path / "blank.png")}},
-                                   None) == ("Draw a digit on the sketchpad first.", None, None)
+                                   None) == (gr.skip(),) * 3
 
 
 def test_a_model_without_a_discriminator_says_so_plainly(tmp_path):
@@ -699,7 +702,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gan.weights, "WEIGHTS_DIR", tmp_path / "nothing")
         _forget_loaded_models()
-        status, sketch, out = call("/select_translate_model", "cyclegan-mnist2digits")
+        status, out = call("/select_translate_model", "cyclegan-mnist2digits")  # (the sketchpad box: page only)
         assert out is None  # the previous model's output is cleared
         assert "Weights not available" in status
         out, status = call("/translate", "cyclegan-mnist2digits", handle_file(str(app.EXAMPLES / "mnist_3.png")))
@@ -747,7 +750,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     expert_dd, game_dd = call("/refresh_expert_models")
     assert run_key in [v for _, v in expert_dd["choices"]] and run_key in [v for _, v in game_dd["choices"]]
     assert "dcgan-faces" not in [v for _, v in expert_dd["choices"]]
-    status, sketch, heatmap, bars, verdict = call("/select_expert_model", "cyclegan-digits2mnist")
+    status, heatmap, bars, verdict = call("/select_expert_model", "cyclegan-digits2mnist")
     assert "discriminator" in status and heatmap["visible"] and verdict == ""
     digit = handle_file(str(app.EXAMPLES / "mnist_3.png"))
     verdict, heatmap, bars = call("/expert_judge", "cyclegan-digits2mnist", digit)
@@ -759,11 +762,11 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     verdict, heatmap, bars = call("/expert_judge_sketch", "mnist-dcgan", {
         "background": None, "layers": [], "composite": handle_file(str(app.EXAMPLES / "sketch_7.png"))})
     assert "P(real)" in verdict and bars is not None
-    model, status, sketch, shown, verdict, heatmap, bars = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
+    model, status, shown, verdict, heatmap, bars = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
     assert model["value"] == "mnist-dcgan" and "P(real)" in verdict and Path(shown).exists()
     sketch_file = handle_file(str(app.EXAMPLES / "sketch_2.png"))
-    model, status, sketch, shown, verdict, heatmap, bars = call("/ask_expert_translation", "pix2pix-sketch2digit",
-                                                                sketch_file, None, None)
+    model, status, shown, verdict, heatmap, bars = call("/ask_expert_translation", "pix2pix-sketch2digit",
+                                                        sketch_file, None, None)
     assert model["value"] == "pix2pix-sketch2digit" and "P(real)" in verdict
     image, text = call("/game_start", "mnist-gan", 5, 3)
     assert "Round 1 of 5" in text

@@ -147,43 +147,86 @@ def _select(page, elem_id: str, option: str) -> None:
     page.get_by_role("option", name=option).first.click()
 
 
-def _draw_stroke(page, elem_id: str) -> None:
+def _wait_brush_picked(page, elem_id: str) -> None:
+    """Wait until the sketchpad is ready to draw, without touching its toolbar: its Brush is the tool picked and
+    its white canvas is loaded (then Undo is enabled: loading the canvas is the first step of its history)."""
+    from playwright.sync_api import expect
+
     sketch = page.locator(f"#{elem_id}")
-    sketch.get_by_role("button", name="Brush").click()
-    box = sketch.locator("canvas").last.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    brush = sketch.get_by_role("button", name="Brush", exact=True)
+    expect(brush).to_have_class(re.compile(r"\bhighlight\b"), timeout=TIMEOUT_MS)
+    expect(sketch.get_by_role("button", name="Undo", exact=True)).to_be_enabled(timeout=TIMEOUT_MS)
+
+
+def _draw_stroke(page, elem_id: str, x: float = 0.5) -> None:
+    """A mouse drag down the sketchpad's canvas (at ``x`` of its width); the Brush button is never pressed."""
+    _wait_brush_picked(page, elem_id)
+    canvas = page.locator(f"#{elem_id} canvas").first  # the drawing's; the crop tool's on top lets events through
+    size = canvas.bounding_box()
+    # to the stroke's start: Playwright scrolls the canvas into view and waits until nothing covers it there
+    canvas.hover(position={"x": size["width"] * x, "y": size["height"] * 0.2})
+    box = canvas.bounding_box()
     page.mouse.down()
     for i in range(1, 11):
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.06 * i))
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * (0.2 + 0.06 * i))
     page.mouse.up()
 
 
-def test_uploading_or_drawing_an_image_to_translate(page):
+def _fits_its_box(page, selector: str) -> None:
+    """The element's text wraps: nothing of it runs past its own box or off the page."""
+    sizes = page.locator(selector).evaluate(
+        "e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().right, document.documentElement.clientWidth]")
+    scroll_width, width, right, page_width = sizes
+    assert scroll_width <= width and right <= page_width, (selector, sizes)
+
+
+def test_uploading_or_drawing_an_image_to_translate(page, tmp_path):
     from playwright.sync_api import expect
 
     import gan
 
     has_weights = gan.model_info("pix2pix-sketch2digit")["offline"]
     status = page.locator("#translate-status")
+    output = "#translate-out img"
     _open_tab(page, "Translate")
     expect(status).not_to_contain_text("Sources tried")
+    # a file that is not an image, with a name longer than the page is wide: the message wraps
+    bad = tmp_path / f"my-drawing-{'x' * 230}.png"
+    bad.write_text("not an image")
+    page.locator("#translate-in input[type=file]").set_input_files(str(bad))
+    expect(status).to_contain_text("not a readable image", timeout=TIMEOUT_MS)
+    _fits_its_box(page, "#translate-status [data-testid=markdown]")
+    toast = page.locator("[data-testid=toast-body]", has_text="not a readable image").first
+    expect(toast).to_be_visible()
+    _fits_its_box(page, "[data-testid=toast-body]")
+    _close_toasts(page)
     page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
     if has_weights:
-        page.locator("#translate-out img").wait_for()
+        page.locator(output).wait_for()
+        # the sketchpad opens with the brush picked: a drag on it, toolbar untouched, is translated
+        before = _src(page, output)
+        _draw_stroke(page, "translate-sketch")
+        before = _wait_src_change(page, output, before)
+        # Clear canvas keeps the brush picked
+        page.locator("#translate-sketch").get_by_role("button", name="Clear canvas").click()
+        _draw_stroke(page, "translate-sketch", 0.4)
+        _wait_src_change(page, output, before)
+        page.locator("#translate-sketch").get_by_role("button", name="Clear canvas").click()
     else:  # the digit models' weights are not there (yet): the message says how to get them
         expect(status).to_contain_text("Sources tried", timeout=TIMEOUT_MS)
         expect(status).to_contain_text("Weights not available for pix2pix-sketch2digit")
         expect(status).to_contain_text("python -m gan train pix2pix-sketch2digit")
-    # another model hides the sketchpad; sketch2digit shows it again
+    # another model hides the sketchpad and clears the previous model's output; sketch2digit shows it again
     _select(page, "translate-model", "cyclegan-mnist2digits")
     expect(page.locator("#translate-sketch")).to_be_hidden()
+    expect(page.locator(output)).to_have_count(0)
     _select(page, "translate-model", "pix2pix-sketch2digit")
     expect(page.locator("#translate-sketch")).to_be_visible()
     expect(status).not_to_contain_text("Sources tried")
-    before = _src(page, "#translate-out img") if page.locator("#translate-out img").count() else ""
-    _draw_stroke(page, "translate-sketch")  # drawing translates the drawing
+    # shown again, the sketchpad still draws at once, and its drawing is translated
+    _draw_stroke(page, "translate-sketch", 0.45)
     if has_weights:
-        _wait_src_change(page, "#translate-out img", before)
+        page.locator(output).wait_for()
     else:
         expect(status).to_contain_text("Sources tried", timeout=TIMEOUT_MS)
 
@@ -212,6 +255,22 @@ def test_ask_the_expert_beside_the_sample_image(page):
     _close_toasts(page)
 
 
+def test_a_digit_drawn_on_the_sample_tab_is_projected(page):
+    """The Sample tab's sketchpad opens with the brush picked: a drag, then "Start from my image"."""
+    from playwright.sync_api import expect
+
+    _open_tab(page, "Sample")
+    if page.locator("#sample-model input").input_value() != "mnist-dcgan":
+        before = _src(page, "#sample-image img")
+        _select(page, "sample-model", "mnist-dcgan")
+        _wait_src_change(page, "#sample-image img", before)
+    _draw_stroke(page, "project-sketch")  # a "1"
+    page.locator("#project-btn").click()
+    expect(page.locator("#sample-status")).to_contain_text("your image", timeout=TIMEOUT_MS)
+    page.locator("#project-pair img").wait_for()  # the drawing | its reconstruction
+    assert page.locator("#sample-digit input").input_value() == "1"
+
+
 def test_the_expert_judges_an_upload_and_a_drawing(page):
     from playwright.sync_api import expect
 
@@ -233,6 +292,14 @@ def test_the_expert_judges_an_upload_and_a_drawing(page):
     expect(verdict).to_contain_text("judges a pair", timeout=TIMEOUT_MS)
     expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
     page.locator("#expert-heatmap img").wait_for()
+    # after models picked back and forth (each one updates the group around the sketchpad), a drag still draws and
+    # is judged
+    _select(page, "expert-model", "mnist-dcgan")
+    expect(verdict).not_to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    _select(page, "expert-model", "pix2pix-sketch2digit")
+    expect(page.locator("#expert-status")).to_contain_text("pix2pix-sketch2digit", timeout=TIMEOUT_MS)
+    _draw_stroke(page, "expert-sketch", 0.4)
+    expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
 
 
 def test_fool_the_expert_five_rounds(page):
@@ -284,7 +351,12 @@ def test_the_default_one_minute_run_gives_digits_of_the_requested_class(page, tm
 
 
 def test_start_and_stop_a_training_run(page):
+    from playwright.sync_api import expect
+
     _open_tab(page, "Train")
+    push_status = page.locator("#train-push-status")
+    page.get_by_role("button", name="Push to the Hub").click()  # no token (nor, alone, a trained model)
+    expect(push_status).to_contain_text("⚠️", timeout=TIMEOUT_MS)
     page.locator("#train-minutes input").fill("")
     page.locator("#train-steps input").fill("5000")
     page.locator("#train-start").click()
@@ -299,6 +371,7 @@ def test_start_and_stop_a_training_run(page):
     page.locator("#train-status", has_text="stopped at step").wait_for()
     page.locator("#train-weights-zip a").first.wait_for()
     assert "trained this session" in page.locator("#train-runs input").input_value()
+    expect(push_status).to_have_text("")  # the push message was about what came before the new model
     # the new weights are a choice in Sample, for this session
     _open_tab(page, "Sample")
     page.locator("#sample-model input").click()
