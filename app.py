@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Any
 
 # Gradio's queue rebuilds a pandas table of its last 10,000 events after every event (for its monitoring
@@ -21,10 +20,6 @@ from typing import Any
 # other user's request. Recompute it every 1,000 events, over the last 1,000.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
-# A request waiting for the GIL (its model call done, its reply to send) waits up to the switch interval each
-# time another request's Python holds it: 5 ms by default, several times per request. 1 ms keeps one user's
-# requests from adding their Python time, in 5 ms slices, to another's.
-sys.setswitchinterval(0.001)
 
 import gradio as gr  # noqa: E402
 
