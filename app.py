@@ -67,6 +67,9 @@ from forger_app.inputs import Number, Slider
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
 INFER_LIMIT = 4
 INFER_KW: dict[str, Any] = dict(concurrency_id=INFER, concurrency_limit=INFER_LIMIT)
+# Translation has its own group: its models may have to be downloaded first (the official ones), and a request
+# that waits for a download (at most forger_app.helpers.LOAD_WAIT_S) then never holds a slot of the sliders.
+TRANSLATE_KW: dict[str, Any] = dict(concurrency_id="translate", concurrency_limit=INFER_LIMIT)
 TRAIN = "train"  # concurrency group of training runs: at most TRAIN_LIMIT at once, the rest wait in the queue
 TRAIN_LIMIT = 1
 # a model picked while the last pick is still answered is answered too (Gradio's default for an input event
@@ -240,14 +243,14 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
     # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
     # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
     gr.on([go.click, image.upload], translate_tab, [model, image, *options], [out, status], api_name="translate",
-          preprocess=False, **INFER_KW)
+          preprocess=False, **TRANSLATE_KW)
     # the sketchpad's drawing comes from the browser canvas (Gradio gathers its layers), so it is preprocessed;
     # an empty canvas (the sketchpad shown or cleared) changes nothing
     gr.on([sketch.input], translate_sketch, [model, sketch, *options], [out, status],
-          api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **INFER_KW)
+          api_name="translate_sketch", trigger_mode="always_last", show_progress="hidden", **TRANSLATE_KW)
     # the video, too, is read by the handler (uploads only, limits checked from the header)
     video_go.click(translate_video_tab, [model, video, *options], [video_out, status], api_name="translate_video",
-                   preprocess=False, **INFER_KW)
+                   preprocess=False, **TRANSLATE_KW)
     return dict(model=model, image=image, sketch=sketch, out=out, ask=ask)
 
 

@@ -340,6 +340,7 @@ def _translate(model_key: str, image: Any, session: Session | None, options: dic
         if image is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
+        H.loaded(name, weights)  # a download never holds a model-call slot for longer than H.LOAD_WAIT_S
         picture = H.open_upload(image)
         tiles = None if progress is None else _tiles(progress)  # (a gr.Progress is falsy: test for None)
         out = H.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
@@ -386,6 +387,7 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
         if video is None:
             raise ValueError("no video: upload one (mp4, webm, mov or an animated gif)")
         gan.raise_if_failing(name, weights)
+        H.loaded(name, weights)
         source = H.uploaded_file(video)
         out = H.output_path(".mp4", "forger-video-")
         frames = H.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,

@@ -150,6 +150,11 @@ def _probe(spec: ModelSpec) -> Callable[[int, tuple], tuple]:
     return probe
 
 
+def _is_served(name: str, weights: str | Path | None) -> bool:
+    """Whether (name, weights) is loaded already (no lock, no loading)."""
+    return (name, None if weights is None else str(weights)) in _served
+
+
 def _serving_generator(name: str, weights: str | Path | None) -> serving.Served:
     """The served generator of (name, weights), loaded once and shared: loading one model never
     waits for another, and two users never race on one 'current model'."""

@@ -260,6 +260,39 @@ def test_a_failing_model_does_not_slow_another_users_sampling(fresh_serving, mon
         [t.join() for t in stalled]
 
 
+def test_the_app_answers_a_request_for_a_model_still_downloading_within_the_load_wait(fresh_serving, monkeypatch):
+    """Model calls share the app's few concurrency slots with every user's sliders: four Translate requests
+    waiting on a hanging Hub once held all of them, for minutes. A request now waits at most LOAD_WAIT_S; the
+    download goes on in the background (one per model), and a later request gets its result."""
+    import app
+    from forger_app import helpers as H
+
+    release = threading.Event()
+    real = gan.load_generator
+
+    def slow_missing(name, **kwargs):
+        if name == "cyclegan-horse2zebra":
+            release.wait(30)
+            raise WeightsUnavailableError("offline")
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(gan, "load_generator", slow_missing)
+    monkeypatch.setattr(H, "LOAD_WAIT_S", 0.2)
+    try:
+        out, status = app.translate_tab("cyclegan-horse2zebra", {"path": "never-read.png"}, None)
+        assert out is None and "Still fetching the weights of cyclegan-horse2zebra" in status, status
+        with pytest.raises(H.StillLoadingError):  # a second request is answered at once: the download goes on
+            H.loaded("cyclegan-horse2zebra", None, wait=60)
+        assert sum(t.name == "load cyclegan-horse2zebra" for t in threading.enumerate()) == 1
+        H.loaded("mnist-gan", None, wait=60)  # another model loads meanwhile
+        assert gan._is_served("mnist-gan", None)
+    finally:
+        release.set()
+    [t.join(30) for t in threading.enumerate() if t.name == "load cyclegan-horse2zebra"]
+    with pytest.raises(WeightsUnavailableError):  # the download's failure (cached) reaches the next request
+        H.loaded("cyclegan-horse2zebra", None)
+
+
 # ---------------------------------------------------------------------------- images
 
 
