@@ -234,18 +234,24 @@ def test_a_model_that_failed_to_load_is_not_tried_again_until_its_backoff_ends(f
     assert gan._failed[key][0] - time.monotonic() > first_wait  # waits longer after a second failure
 
 
-def test_a_failing_model_does_not_slow_another_users_sampling(fresh_serving, monkeypatch):
-    """The issue's case: 4 requests for a model whose download hangs, while another user samples."""
+def _hanging_download(monkeypatch, hanging: str) -> threading.Event:
+    """``hanging``'s weights load as a download that hangs until the event is set, then fails (offline)."""
     release = threading.Event()
     real = gan.load_generator
 
     def slow_missing(name, **kwargs):
-        if name == "cyclegan-horse2zebra":
+        if name == hanging:
             release.wait(30)
             raise WeightsUnavailableError("offline")
         return real(name, **kwargs)
 
     monkeypatch.setattr(gan, "load_generator", slow_missing)
+    return release
+
+
+def test_a_failing_model_does_not_slow_another_users_sampling(fresh_serving, monkeypatch):
+    """The issue's case: 4 requests for a model whose download hangs, while another user samples."""
+    release = _hanging_download(monkeypatch, "cyclegan-horse2zebra")
     gan.sample("mnist-gan")  # loaded and measured before the stall
     stalled = [threading.Thread(target=lambda: pytest.raises(WeightsUnavailableError, gan.translate,
                                                              "cyclegan-horse2zebra", Image.new("RGB", (8, 8))))
@@ -267,16 +273,7 @@ def test_the_app_answers_a_request_for_a_model_still_downloading_within_the_load
     import app
     from forger_app import helpers as H
 
-    release = threading.Event()
-    real = gan.load_generator
-
-    def slow_missing(name, **kwargs):
-        if name == "cyclegan-horse2zebra":
-            release.wait(30)
-            raise WeightsUnavailableError("offline")
-        return real(name, **kwargs)
-
-    monkeypatch.setattr(gan, "load_generator", slow_missing)
+    release = _hanging_download(monkeypatch, "cyclegan-horse2zebra")
     monkeypatch.setattr(H, "LOAD_WAIT_S", 0.2)
     try:
         out, status = app.translate_tab("cyclegan-horse2zebra", {"path": "never-read.png"}, None)
