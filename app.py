@@ -274,6 +274,8 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
             status = gr.Markdown(train_model_changed(start_model)[1], elem_id="train-status")
+            # Stop answers here, not in the run's status: its reply can come after the run's last message
+            stop_status = gr.Markdown(elem_id="train-stop-status")
         with gr.Column(scale=3, min_width=300):
             progress = gr.Markdown("Not started.", elem_id="train-progress")
             grid = gr.Image(label="Samples (fixed latents)", type="pil", format="png", interactive=False,
@@ -298,7 +300,7 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                 trigger_mode=LATEST, concurrency_limit=None)
     data.change(train_data_changed, [data], [folder, zip_file], api_name="select_train_data",
                 concurrency_limit=None)
-    stop.click(stop_training, [session], [status], api_name="stop_training", concurrency_limit=None,
+    stop.click(stop_training, [session], [stop_status], api_name="stop_training", concurrency_limit=None,
                show_progress="hidden")
     push.click(push_weights, [runs, repo, token, private, session], [push_status], api_name="push_to_hub",
                concurrency_limit=2)
