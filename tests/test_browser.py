@@ -113,8 +113,15 @@ def _drag_slider(page, elem_id: str, to_fraction: float) -> None:
 
 
 def _close_toasts(page) -> None:
+    """Close the toasts still shown. Gradio's toasts also close by themselves: one that is leaving (inert, then
+    detached) while we click it is let go (a clean-clone CI run once waited 120 s on such a button)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     for button in page.locator("[data-testid=toast-close]").all():
-        button.click()
+        try:
+            button.click(timeout=5_000)
+        except PlaywrightTimeoutError:
+            pass
 
 
 def _open_tab(page, name: str) -> None:
