@@ -154,6 +154,13 @@ def test_ema_generator_is_what_gets_exported_with_batchnorm_statistics_of_its_ow
     assert stale and all(not torch.equal(exported[k], run.ema["G"].model.state_dict()[k]) for k in stale)
 
 
+def _exported_training(out, **recipe) -> dict:
+    """The "training" facts of the weights a 1-step mnist-dcgan run with ``recipe`` exports."""
+    done = list(_loop(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8, out=out,
+                                           **recipe)), None))[-1]
+    return json.loads((done.weights / "config.json").read_text())["training"]
+
+
 def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_different_latents(tmp_path):
     """A property, not the formula: pairs share a label and differ in z, and the term is positive and falls
     as the pair's images grow apart. fp32 pinned, so every machine checks the same arithmetic."""
@@ -178,9 +185,7 @@ def test_mode_seeking_pairs_fakes_by_label_and_rewards_different_digits_for_diff
     assert "mode_seeking" not in off.trainer.g_step(None, off.trainer.generate((torch.zeros(8, 1, 28, 28), None)))
     with pytest.raises(ValueError, match="class-conditional"):
         prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=1, out=tmp_path / "x", mode_seeking=0.1))
-    done = list(_loop(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8,
-                                           out=tmp_path / "cmd", mode_seeking=0.2)), None))[-1]
-    training = json.loads((done.weights / "config.json").read_text())["training"]
+    training = _exported_training(tmp_path / "cmd", mode_seeking=0.2)
     assert "--mode-seeking 0.2" in training["command"] and "mode-seeking loss (MSGAN) weight 0.2" in training["recipe"]
 
 
@@ -209,9 +214,7 @@ def test_the_class_loss_teaches_d_to_name_real_digits_and_g_to_make_the_requeste
     assert "D_class" not in off.trainer.d_step(real, detach(fake)) and "G_class" not in off.trainer.g_step(real, fake)
     with pytest.raises(ValueError, match="class-conditional"):
         prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=1, out=tmp_path / "x", class_loss=0.3))
-    done = list(_loop(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=8,
-                                           out=tmp_path / "cmd", class_loss=1)), None))[-1]
-    training = json.loads((done.weights / "config.json").read_text())["training"]
+    training = _exported_training(tmp_path / "cmd", class_loss=1)
     assert "--class-loss 1" in training["command"] and "classification loss (P2GAN) weight 1" in training["recipe"]
 
 
