@@ -88,10 +88,13 @@ def serve(args: list[str], env: dict[str, str] | None = None, log: Path | None =
 
 
 class RawClient:
-    """Gradio's queue protocol (sse_v3) as the browser speaks it: POST queue/join, read queue/data."""
+    """Gradio's queue protocol (sse_v3) as the browser speaks it: POST queue/join, read queue/data,
+    with one session for all its calls, as one page keeps one (a new session per call would make the
+    server build that session's copy of the app's config every time: about 20 ms of its event loop)."""
 
     def __init__(self, url: str) -> None:
         self.base = url.rstrip("/")
+        self.session = uuid.uuid4().hex[:11]
         self.http = httpx.Client(timeout=60.0)
         config = self.http.get(self.base + "/config").json()
         self.prefix = config.get("api_prefix", "/gradio_api")
@@ -103,7 +106,7 @@ class RawClient:
         dep = self.deps[api]
         values = list(values)
         data = [None if kind == "state" else values.pop(0) if values else None for kind in self.types[api]]
-        session = uuid.uuid4().hex[:11]
+        session = self.session
         joined = self.http.post(f"{self.base}{self.prefix}/queue/join", json={
             "data": data, "fn_index": dep.get("id"), "session_hash": session, "event_data": None,
             "trigger_id": dep.get("targets", [[None]])[0][0]})
@@ -123,7 +126,7 @@ class RawClient:
         values = list(values)
         data = [None if kind == "state" else values.pop(0) if values else None for kind in self.types[api]]
         r = self.http.post(f"{self.base}{self.prefix}/run/{api}",
-                           json={"data": data, "event_data": None, "session_hash": uuid.uuid4().hex[:11]})
+                           json={"data": data, "event_data": None, "session_hash": self.session})
         r.raise_for_status()
         return r.json().get("data", [])
 

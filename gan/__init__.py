@@ -247,6 +247,23 @@ def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch
     return labels
 
 
+def _on_compute_thread(fn: Callable) -> Callable:
+    """Run a noise->image call on the CPU's one compute thread (``gan.serving.compute_thread``: one
+    OpenMP team in a server, not one per request thread), after loading its model on the caller's
+    thread, so a download blocks only the request that needs it."""
+
+    @functools.wraps(fn)
+    def wrapper(name: str | ModelSpec, *args: Any, **kwargs: Any) -> Any:
+        spec = _spec(name)
+        if spec.task != "noise" or hardware.serving_device().type != "cpu":
+            return fn(name, *args, **kwargs)
+        _serving_generator(spec.name, kwargs.get("weights"))
+        return serving.compute_thread(fn, name, *args, **kwargs)
+
+    return wrapper
+
+
+@_on_compute_thread
 def generate(name: str | ModelSpec, z: torch.Tensor, labels: torch.Tensor | None = None, *,
              weights: str | Path | None = None, precision: str | None = None) -> torch.Tensor:
     """Run the served generator of ``name`` on latents ``z`` (B, latent_dim); images in [-1, 1], on the CPU.
@@ -285,6 +302,7 @@ def slider_directions(name: str, k: int = 10, *, weights: str | Path | None = No
     return _directions(name, None if weights is None else str(weights), k)
 
 
+@_on_compute_thread
 def sample(name: str | ModelSpec, seed: int = 0, n: int = 1, *, z: torch.Tensor | None = None,
            label: int | Sequence[int] | None = None, truncation: float = 1.0,
            edits: Sequence[float] | None = None, weights: str | Path | None = None,
@@ -340,6 +358,7 @@ def _end_latent(spec: ModelSpec, what: str, seed: int | None, z: Any, truncation
     return z.reshape(spec.latent_dim)  # as gan.sample: truncation scales seeded latents, a given one is used as it is
 
 
+@_on_compute_thread
 def interpolate(name: str | ModelSpec, seed_a: int | None = None, seed_b: int | None = None, steps: int = 8, *,
                 mode: str = "slerp", label_a: int | None = None, label_b: int | None = None,
                 truncation: float = 1.0, z_a: Any = None, z_b: Any = None,

@@ -391,3 +391,66 @@ def test_instance_norm_rewrite_handles_one_and_several_images():
         x = torch.randn(n, 16, 9, 9).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             torch.testing.assert_close(fast(x), torch.relu(norm(x)), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- one compute thread
+
+
+def _in_thread(fn):
+    """``fn()`` on a fresh thread (as a server's request thread); its result, or the exception it raised."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except Exception as e:  # noqa: BLE001 - handed back to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run, name="request-thread")
+    t.start()
+    t.join(60)
+    return out
+
+
+def _forward_threads(name: str) -> list[str]:
+    """Record the thread of every forward pass of ``name``'s eager fp32 model from now on."""
+    seen: list[str] = []
+    gan._serving_generator(name, None).eager.register_forward_hook(
+        lambda *_: seen.append(threading.current_thread().name))
+    return seen
+
+
+def test_noise_calls_from_request_threads_run_on_the_one_compute_thread(serving_cache, monkeypatch):
+    monkeypatch.delenv("FORGER_COMPUTE_THREAD", raising=False)
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    seen = _forward_threads("mnist-gan")
+    direct = gan.sample("mnist-gan", seed=3, n=2, precision="fp32")  # the main thread: its own thread
+    assert seen == ["MainThread"]
+    for call in (lambda: gan.sample("mnist-gan", seed=3, n=2, precision="fp32"),
+                 lambda: gan.interpolate("mnist-gan", 1, 2, steps=3, precision="fp32"),
+                 lambda: gan.generate("mnist-gan", torch.zeros(1, 100), precision="fp32")):
+        out = _in_thread(call)
+        assert "error" not in out, out.get("error")
+    assert len(seen) == 4 and all(t.startswith(serving.COMPUTE_THREAD_NAME) for t in seen[1:]), seen
+    # the same images, whichever thread made them
+    again = _in_thread(lambda: gan.sample("mnist-gan", seed=3, n=2, precision="fp32"))["value"]
+    assert [np.asarray(a).tolist() for a in again] == [np.asarray(a).tolist() for a in direct]
+
+
+def test_errors_on_the_compute_thread_reach_the_caller_and_it_keeps_serving(serving_cache, monkeypatch):
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    out = _in_thread(lambda: gan.generate("mnist-gan", torch.full((1, 100), float("nan"))))
+    assert isinstance(out.get("error"), ValueError) and "finite" in str(out["error"])
+    out = _in_thread(lambda: gan.sample("no-such-model"))
+    assert isinstance(out.get("error"), gan.UnknownModelError)
+    assert len(_in_thread(lambda: gan.sample("mnist-gan", n=3))["value"]) == 3
+
+
+def test_compute_thread_can_be_turned_off_and_never_waits_on_itself(monkeypatch):
+    monkeypatch.setenv("FORGER_COMPUTE_THREAD", "0")
+    assert _in_thread(lambda: serving.compute_thread(lambda: threading.current_thread().name))["value"] \
+        == "request-thread"
+    monkeypatch.setenv("FORGER_COMPUTE_THREAD", "1")
+    nested = _in_thread(lambda: serving.compute_thread(
+        lambda: serving.compute_thread(lambda: threading.current_thread().name)))  # would deadlock if it queued
+    assert nested["value"].startswith(serving.COMPUTE_THREAD_NAME)
