@@ -247,17 +247,38 @@ def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch
     return labels
 
 
+def _load_on_own_thread(name: str, weights: str | Path | None) -> None:
+    """``_serving_generator(name, weights)`` on a thread of its own, waiting for it: loading runs torch
+    ops, and a thread that runs them keeps an OpenMP team for as long as it lives (see
+    ``gan.serving.compute_thread``); this one ends with the load."""
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            _serving_generator(name, weights)
+        except BaseException as e:  # noqa: BLE001 - raised again on the caller's thread
+            errors.append(e)
+
+    thread = threading.Thread(target=load, name=f"forger-load {name}", daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def _on_compute_thread(fn: Callable) -> Callable:
     """Run a noise->image call on the CPU's one compute thread (``gan.serving.compute_thread``: one
-    OpenMP team in a server, not one per request thread), after loading its model on the caller's
+    OpenMP team in a server, not one per request thread). Its model is loaded first, outside that
     thread, so a download blocks only the request that needs it."""
 
     @functools.wraps(fn)
     def wrapper(name: str | ModelSpec, *args: Any, **kwargs: Any) -> Any:
         spec = _spec(name)
-        if spec.task != "noise" or hardware.serving_device().type != "cpu":
+        if (spec.task != "noise" or hardware.serving_device().type != "cpu"
+                or not serving.compute_thread_wanted()):
             return fn(name, *args, **kwargs)
-        _serving_generator(spec.name, kwargs.get("weights"))
+        if not _is_served(spec.name, kwargs.get("weights")):
+            _load_on_own_thread(spec.name, kwargs.get("weights"))
         return serving.compute_thread(fn, name, *args, **kwargs)
 
     return wrapper

@@ -329,15 +329,19 @@ def on_compute_thread() -> bool:
     return threading.current_thread().name.startswith(COMPUTE_THREAD_NAME)
 
 
-def compute_thread(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` on the one compute thread, waiting for its result (exceptions included).
+def compute_thread_wanted() -> bool:
+    """Whether a call from this thread goes to the compute thread: not from the main thread (a script or
+    a notebook: its own OpenMP team is the only one), nor from the compute thread itself, nor with
+    FORGER_COMPUTE_THREAD=0."""
+    return (compute_thread_enabled() and not on_compute_thread()
+            and threading.current_thread() is not threading.main_thread())
 
-    Runs on the caller's thread instead when called from the main thread (a script or a notebook: its
-    own OpenMP team is the only one), from the compute thread itself, or with FORGER_COMPUTE_THREAD=0.
-    """
+
+def compute_thread(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` on the one compute thread, waiting for its result (exceptions included);
+    on the caller's thread where ``compute_thread_wanted()`` says no."""
     global _compute
-    if (not compute_thread_enabled() or on_compute_thread()
-            or threading.current_thread() is threading.main_thread()):
+    if not compute_thread_wanted():
         return fn(*args, **kwargs)
     with _compute_lock:
         if _compute is None:

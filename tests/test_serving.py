@@ -454,3 +454,22 @@ def test_compute_thread_can_be_turned_off_and_never_waits_on_itself(monkeypatch)
     nested = _in_thread(lambda: serving.compute_thread(
         lambda: serving.compute_thread(lambda: threading.current_thread().name)))  # would deadlock if it queued
     assert nested["value"].startswith(serving.COMPUTE_THREAD_NAME)
+
+
+def test_a_request_thread_loads_its_model_on_a_thread_that_ends_with_the_load(serving_cache, monkeypatch):
+    """A thread that runs torch ops keeps an OpenMP team while it lives: loading must not leave one on the
+    request's (pooled, long-lived) thread, nor hold up the compute thread with a download."""
+    monkeypatch.delenv("FORGER_COMPUTE_THREAD", raising=False)
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    loads: list[str] = []
+    real = gan.load_generator
+
+    def recording(*args, **kwargs):
+        loads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gan, "load_generator", recording)
+    out = _in_thread(lambda: gan.sample("mnist-dcgan", seed=1, n=2, label=3))
+    assert len(out["value"]) == 2
+    assert loads == ["forger-load mnist-dcgan"]
+    assert not any(t.name.startswith("forger-load") for t in threading.enumerate())
