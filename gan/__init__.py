@@ -273,9 +273,10 @@ def _on_compute_thread(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(name: str | ModelSpec, *args: Any, **kwargs: Any) -> Any:
+        if not serving.compute_thread_wanted():  # first: the cheapest test, and the main thread's answer
+            return fn(name, *args, **kwargs)
         spec = _spec(name)
-        if (spec.task != "noise" or hardware.serving_device().type != "cpu"
-                or not serving.compute_thread_wanted()):
+        if spec.task != "noise" or hardware.serving_device().type != "cpu":
             return fn(name, *args, **kwargs)
         if not _is_served(spec.name, kwargs.get("weights")):
             _load_on_own_thread(spec.name, kwargs.get("weights"))

@@ -333,8 +333,8 @@ def compute_thread_wanted() -> bool:
     """Whether a call from this thread goes to the compute thread: not from the main thread (a script or
     a notebook: its own OpenMP team is the only one), nor from the compute thread itself, nor with
     FORGER_COMPUTE_THREAD=0."""
-    return (compute_thread_enabled() and not on_compute_thread()
-            and threading.current_thread() is not threading.main_thread())
+    return (threading.current_thread() is not threading.main_thread() and not on_compute_thread()
+            and compute_thread_enabled())
 
 
 def compute_thread(fn: Callable, *args: Any, **kwargs: Any) -> Any:
