@@ -31,14 +31,15 @@ fp32 (exactly plain PyTorch), ``bf16`` the bf16 path, or any path name above; ``
 
 One compute thread (``compute_thread``): on the CPU, ``gan.sample``, ``gan.interpolate`` and
 ``gan.generate`` called from any thread but the main one (a server's request threads) run, and their
-paths are measured, on one long-lived thread. torch
-parallelises each CPU op with OpenMP, and every thread that runs ops keeps its own OpenMP team; once a
-process holds more OpenMP threads than cores, libgomp stops spin-waiting between ops and every op
-pays a wake-up. Measured on a 2-core CPU: cifar10-gan's fused forward takes 9.3 ms on one thread,
-12.4 ms while one other (idle) team exists, and 20 ms inside the app, where Gradio's request threads
-each had a team. These calls are bounded (at most ``checks.MAX_IMAGES`` images) and short, so
-queueing them on one thread costs users little; the model is loaded (maybe downloaded) on the caller's
-thread first, and translations (minutes at full size) run on the request's own thread. ``FORGER_COMPUTE_THREAD=0`` runs everything on the caller's thread.
+paths are measured, on one long-lived thread. torch parallelises each CPU op with OpenMP, and every
+thread that runs ops keeps its own OpenMP team; once a process holds more OpenMP threads than cores,
+libgomp stops spin-waiting between ops and every op pays a wake-up. Measured on a 2-core CPU:
+cifar10-gan's fused forward takes 9.3 ms on one thread, 12.4 ms while one other (idle) team exists,
+and 20 ms inside the app, where Gradio's request threads each had a team. These calls are bounded (at
+most ``checks.MAX_IMAGES`` images) and short, so queueing them on one thread costs users little. The
+model is loaded (maybe downloaded) first, on a short-lived thread of its own; translations (minutes at
+full size) run on the request's own thread. ``FORGER_COMPUTE_THREAD=0`` runs everything on the caller's
+thread.
 """
 from __future__ import annotations
 
