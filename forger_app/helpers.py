@@ -185,13 +185,6 @@ class StillLoadingError(RuntimeError):
     """A model's weights are still being fetched; the message says to try again shortly."""
 
 
-def _load(name: str, weights: Any, errors: list[BaseException]) -> None:
-    try:
-        gan._serving_generator(name, weights)
-    except BaseException as e:  # noqa: BLE001 - handed to the request that waits for it
-        errors.append(e)
-
-
 def loaded(name: str, weights: Any = None, wait: float | None = None) -> None:
     """Load (name, weights) for serving, waiting at most ``wait`` seconds (default LOAD_WAIT_S).
 
@@ -209,7 +202,7 @@ def loaded(name: str, weights: Any = None, wait: float | None = None) -> None:
         started = thread is None or not thread.is_alive()
         if started:
             errors = []
-            thread = threading.Thread(target=_load, args=(name, weights, errors), daemon=True,
+            thread = threading.Thread(target=gan._load_recording, args=(name, weights, errors), daemon=True,
                                       name=f"load {name}")
             _loading[key] = (thread, errors)
             thread.start()

@@ -247,19 +247,22 @@ def _labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch
     return labels
 
 
+def _load_recording(name: str, weights: str | Path | None, errors: list[BaseException]) -> None:
+    """``_serving_generator(name, weights)`` as the target of a loading thread: its exception goes to
+    ``errors``, for the thread that waits on the load to raise."""
+    try:
+        _serving_generator(name, weights)
+    except BaseException as e:  # noqa: BLE001 - raised again by whoever waits for the load
+        errors.append(e)
+
+
 def _load_on_own_thread(name: str, weights: str | Path | None) -> None:
     """``_serving_generator(name, weights)`` on a thread of its own, waiting for it: loading runs torch
     ops, and a thread that runs them keeps an OpenMP team for as long as it lives (see
     ``gan.serving.compute_thread``); this one ends with the load."""
     errors: list[BaseException] = []
-
-    def load() -> None:
-        try:
-            _serving_generator(name, weights)
-        except BaseException as e:  # noqa: BLE001 - raised again on the caller's thread
-            errors.append(e)
-
-    thread = threading.Thread(target=load, name=f"forger-load {name}", daemon=True)
+    thread = threading.Thread(target=_load_recording, args=(name, weights, errors), name=f"forger-load {name}",
+                              daemon=True)
     thread.start()
     thread.join()
     if errors:

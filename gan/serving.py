@@ -321,21 +321,13 @@ _compute_lock = threading.Lock()
 COMPUTE_THREAD_NAME = "forger-compute"
 
 
-def compute_thread_enabled() -> bool:
-    """``FORGER_COMPUTE_THREAD`` is not 0 / off / false (it is on by default)."""
-    return os.environ.get("FORGER_COMPUTE_THREAD", "1").strip().lower() not in ("0", "off", "false", "no")
-
-
-def on_compute_thread() -> bool:
-    return threading.current_thread().name.startswith(COMPUTE_THREAD_NAME)
-
-
 def compute_thread_wanted() -> bool:
     """Whether a call from this thread goes to the compute thread: not from the main thread (a script or
     a notebook: its own OpenMP team is the only one), nor from the compute thread itself, nor with
-    FORGER_COMPUTE_THREAD=0."""
-    return (threading.current_thread() is not threading.main_thread() and not on_compute_thread()
-            and compute_thread_enabled())
+    FORGER_COMPUTE_THREAD=0 (or off / false / no)."""
+    here = threading.current_thread()
+    return (here is not threading.main_thread() and not here.name.startswith(COMPUTE_THREAD_NAME)
+            and os.environ.get("FORGER_COMPUTE_THREAD", "1").strip().lower() not in ("0", "off", "false", "no"))
 
 
 def compute_thread(fn: Callable, *args: Any, **kwargs: Any) -> Any:
