@@ -15,6 +15,38 @@ os.environ["FORGER_CACHE"] = tempfile.mkdtemp(prefix="forger-test-cache-")
 torch.set_num_threads(1)  # for every test: fastest on a busy 2-core machine, beside servers and browsers
 
 
+def _favour(path: str) -> None:
+    """FORGER_TEST_FAVOUR=PATH: run the suite as on a machine where PATH is the fastest. Every timing the
+    runtime takes is real, then PATH's is divided by 5 ("bf16": both bf16 serving paths, and bf16 training),
+    or, for "eager", every other path's is multiplied by 5 (and training stays fp32). The runtime then picks
+    PATH wherever it meets the accuracy bound, as it would on such a machine: bf16 on an AMX CPU, eager on a
+    GPU at batch 1. The images are still computed for real; only the choice is steered."""
+    from gan import serving
+    from gan.train import precision
+
+    if path not in serving.PATHS + ("bf16",):
+        raise pytest.UsageError(f"FORGER_TEST_FAVOUR must be one of {', '.join(serving.PATHS)}, not {path!r}")
+    favoured = {"bf16", "bf16-autocast"} if path == "bf16" else {path}
+    measured_time, measured_steps = serving.Served._time, precision.time_steps
+
+    def steered_time(self, fns, inputs):
+        times = measured_time(self, fns, inputs)
+        if path == "eager":
+            return {p: t if p == "eager" else 5 * t for p, t in times.items()}
+        return {p: t / 5 if p in favoured else t for p, t in times.items()}
+
+    def steered_steps(steps, device, repeats=precision.REPEATS):
+        seconds = measured_steps(steps, device, repeats)
+        seconds["bf16"] = seconds["fp32"] / 5 if "bf16" in favoured else 5 * seconds["fp32"]
+        return seconds
+
+    serving.Served._time, precision.time_steps = steered_time, steered_steps
+
+
+if os.environ.get("FORGER_TEST_FAVOUR"):
+    _favour(os.environ["FORGER_TEST_FAVOUR"])
+
+
 @pytest.fixture
 def fake_hub(monkeypatch, tmp_path):
     """A FakeHub on 127.0.0.1 with the real huggingface_hub client pointed at it (fresh HF_HOME),
