@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 import time
 
@@ -288,6 +289,22 @@ def test_auto_serving_stays_within_the_bound_of_eager_fp32(serving_cache):
                 reference = gan.load_generator(name)(z, labels)
             mean, worst = serving.image_error(reference, gan.generate(name, z, labels))
             assert mean <= serving.BOUND_MEAN and worst <= serving.BOUND_MAX, (name, n, mean, worst)
+
+
+@pytest.mark.skipif(not os.environ.get("FORGER_TEST_FAVOUR"), reason="only in a steered run (docs/testing.md)")
+def test_a_steered_run_serves_and_trains_on_the_favoured_path():
+    """FORGER_TEST_FAVOUR (tests/conftest.py) really steers the choice: else a steered run proves nothing."""
+    from gan.train import precision
+
+    favour = os.environ["FORGER_TEST_FAVOUR"]
+    favoured = {"bf16", "bf16-autocast"} if favour == "bf16" else {favour}
+    choice = _served("dcgan-faces").measure(_inputs("dcgan-faces", 1))
+    usable = {p for p in favoured if p == "eager" or serving.within_bound(tuple(choice.errors.get(p, (9, 99))))}
+    assert usable, f"no favoured path meets the bound on dcgan-faces: {choice.errors}, {choice.rejected}"
+    assert choice.path in usable, choice.why
+    work = lambda: torch.ones(64).sum()  # noqa: E731
+    seconds = precision.time_steps({"fp32": work, "bf16": work}, torch.device("cpu"), repeats=1)
+    assert (seconds["bf16"] < seconds["fp32"]) == (favour == "bf16"), seconds
 
 
 def test_one_model_is_measured_once_when_many_users_ask_at_once(serving_cache, monkeypatch):
