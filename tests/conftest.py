@@ -24,7 +24,7 @@ def _favour(path: str) -> None:
     from gan import serving
     from gan.train import precision
 
-    if path not in serving.PATHS + ("bf16",):
+    if path not in serving.PATHS:
         raise pytest.UsageError(f"FORGER_TEST_FAVOUR must be one of {', '.join(serving.PATHS)}, not {path!r}")
     favoured = {"bf16", "bf16-autocast"} if path == "bf16" else {path}
     measured_time, measured_steps = serving.Served._time, precision.time_steps
