@@ -38,7 +38,7 @@ from gan.projection import Projection, project  # noqa: E402 - the projector use
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
     "translate_folder", "translate_video", "export_model",
-    "generate", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
+    "generate", "prepare", "slider_directions", "load_image", "to_images", "preprocess", "judge", "Verdict",
     "project", "Projection", "UnknownModelError", "WeightsUnavailableError", "CheckpointMismatchError",
 ]
 
@@ -215,16 +215,25 @@ def clear_serving_cache() -> None:
     _directions.cache_clear()
 
 
-def serving_choice(name: str, batch: int = 1, *, weights: str | Path | None = None) -> serving.Choice:
-    """Which path serves ``name`` at ``batch`` on this machine, and why (measured now if not known)."""
-    spec = get_spec(name)
-    served = _serving_generator(name, weights)
+def _probe_like(spec: ModelSpec) -> tuple:
+    """Inputs of batch 1 shaped like the ones ``spec``'s generator is served."""
     if spec.task == "noise":
-        like = (torch.zeros(batch, spec.latent_dim), torch.zeros(batch, dtype=torch.long) if spec.conditional else None)
-    else:
-        size = spec.preprocess.size
-        like = (torch.zeros(batch, spec.preprocess.channels, size, size),)
-    return served.choice(like)
+        return torch.zeros(1, spec.latent_dim), (torch.zeros(1, dtype=torch.long) if spec.conditional else None)
+    size = spec.preprocess.size
+    return (torch.zeros(1, spec.preprocess.channels, size, size),)
+
+
+def serving_choice(name: str, *, weights: str | Path | None = None) -> serving.Choice:
+    """Which path serves ``name`` on this machine (at model resolution), and why; measured now if not known.
+    One choice serves every batch size: each image is computed alone (``gan.serving``)."""
+    return _serving_generator(name, weights).choice(_probe_like(get_spec(name)))
+
+
+def prepare(name: str, *, weights: str | Path | None = None) -> None:
+    """Load ``name`` and start choosing its serving path in the background (on the compute thread, between
+    requests): a server calls this at start for its default model, so no click waits on the measurement."""
+    served = _serving_generator(name, weights)
+    served.choice(_probe_like(get_spec(name)), wait=False)
 
 
 def to_images(x: torch.Tensor) -> list[Image.Image]:

@@ -47,15 +47,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"\nserving on {gan.hardware.device_label(served.device)} (torch {torch.__version__}); "
           f"accuracy bound: mean {gan.serving.BOUND_MEAN}, max {gan.serving.BOUND_MAX} levels of 255 from eager fp32")
-    for batch in args.batch:
-        choice = gan.serving_choice(args.model, batch, weights=args.weights)
-        print(f"batch {batch} ({choice.source}): {choice.why}")
-        for path, ms in sorted(choice.times_ms.items(), key=lambda kv: kv[1]):
-            err = choice.errors.get(path, [0, 0])
-            print(f"    {path:16} {ms:9.3f} ms   {choice.times_ms['eager'] / ms:5.2f}x   "
-                  f"error mean {err[0]:.3f} max {err[1]:.0f}")
-        for path, why in choice.rejected.items():
-            print(f"    {path:16} not used: {why}")
+    choice = gan.serving_choice(args.model, weights=args.weights)
+    print(f"every batch size ({choice.source}): {choice.why}")
+    for path, ms in sorted(choice.times_ms.items(), key=lambda kv: kv[1]):
+        err = choice.errors.get(path, [0, 0])
+        print(f"    {path:16} {ms:9.3f} ms   {choice.times_ms['eager'] / ms:5.2f}x   "
+              f"error mean {err[0]:.3f} max {err[1]:.0f}")
+    for path, why in choice.rejected.items():
+        print(f"    {path:16} not used: {why}")
     return 0
 
 
@@ -246,7 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("info", help="everything the registry knows about a model, and the serving path chosen here")
     s.add_argument("model")
-    s.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to show the serving path for")
     s.add_argument("--weights", help="a weights file or folder to use instead of the registry's")
     s.add_argument("--no-serving", action="store_true", help="the registry's facts only: load nothing")
     s.set_defaults(func=cmd_info)

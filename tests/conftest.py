@@ -20,27 +20,48 @@ def _favour(path: str) -> None:
     runtime takes is real, then PATH's is divided by 5 ("bf16": both bf16 serving paths, and bf16 training),
     or, for "eager", every other path's is multiplied by 5 (and training stays fp32). The runtime then picks
     PATH wherever it meets the accuracy bound, as it would on such a machine: bf16 on an AMX CPU, eager on a
-    GPU at batch 1. The images are still computed for real; only the choice is steered."""
+    GPU at batch 1. The images are still computed for real; only the choice is steered.
+
+    FORGER_TEST_FAVOUR=random:SEED (or random: a seed is drawn and printed in pytest's header) favours, per
+    model, one path drawn from SEED and the model's name: the suite runs as on a machine where each model
+    has its own fastest path. Rerun a failure with the printed seed."""
+    import random
+    import zlib
+
     from gan import serving
     from gan.train import precision
 
-    if path not in serving.PATHS:
-        raise pytest.UsageError(f"FORGER_TEST_FAVOUR must be one of {', '.join(serving.PATHS)}, not {path!r}")
-    favoured = {"bf16", "bf16-autocast"} if path == "bf16" else {path}
-    measured_time, measured_steps = serving.Served._time, precision.time_steps
+    if path.startswith("random"):
+        seed = path.partition(":")[2] or str(random.SystemRandom().randrange(10 ** 6))
+        os.environ["FORGER_TEST_FAVOUR"] = f"random:{seed}"
 
-    def steered_time(self, fns, inputs):
-        times = measured_time(self, fns, inputs)
-        if path == "eager":
-            return {p: t if p == "eager" else 5 * t for p, t in times.items()}
-        return {p: t / 5 if p in favoured else t for p, t in times.items()}
+        def favoured_of(label: str) -> set[str]:
+            options = serving.candidates(torch.device("cpu"))
+            return {random.Random(zlib.crc32(f"{seed}|{label}".encode())).choice(options)}
+    elif path in serving.PATHS:
+        favoured_of = lambda label: {"bf16", "bf16-autocast"} if path == "bf16" else {path}  # noqa: E731
+    else:
+        raise pytest.UsageError(f"FORGER_TEST_FAVOUR must be one of {', '.join(serving.PATHS)} or random[:SEED], "
+                                f"not {path!r}")
+    measured_steps = precision.time_steps
+
+    def steered(label: str, p: str, seconds: float) -> float:
+        favoured = favoured_of(label)
+        if favoured == {"eager"}:
+            return seconds if p == "eager" else 5 * seconds
+        return seconds / 5 if p in favoured else seconds
 
     def steered_steps(steps, device, repeats=precision.REPEATS):
         seconds = measured_steps(steps, device, repeats)
-        seconds["bf16"] = seconds["fp32"] / 5 if "bf16" in favoured else 5 * seconds["fp32"]
+        seconds["bf16"] = seconds["fp32"] / 5 if path == "bf16" else 5 * seconds["fp32"]
         return seconds
 
-    serving.Served._time, precision.time_steps = steered_time, steered_steps
+    serving.timing_hook, precision.time_steps = steered, steered_steps
+
+
+def pytest_report_header(config):
+    steer = os.environ.get("FORGER_TEST_FAVOUR")
+    return f"FORGER_TEST_FAVOUR={steer} (rerun with the same value to repeat these choices)" if steer else None
 
 
 if os.environ.get("FORGER_TEST_FAVOUR"):
