@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 # Gradio's queue rebuilds a pandas table of its last 10,000 events after every event (for its monitoring
@@ -25,6 +26,7 @@ import gradio as gr  # noqa: E402
 
 import gan
 from forger_app import helpers as H
+from forger_app.boundary import guard
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
     EXAMPLES,
     MAX_SEED,
@@ -62,7 +64,6 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
 )
 from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model
 from forger_app.helpers import MAX_SLIDERS
-from forger_app.inputs import Number, Slider
 
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
 INFER_LIMIT = 4
@@ -101,9 +102,9 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             model = gr.Dropdown(H.model_choices("noise"), value=noise_default, label="Model", elem_id="sample-model",
                                 info="Noise → image models; “no weights” ones can be trained in the Train tab")
             with gr.Row(equal_height=True):
-                seed = Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
+                seed = gr.Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
                 rand = gr.Button("🎲 Random", scale=1, elem_id="random-seed")
-            truncation = Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
+            truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
                                    info="< 1: less variety, cleaner images")
             digit = gr.Dropdown(class_choices(), value=0, label="Digit", visible=False, elem_id="sample-digit")
             reset = gr.Button("Reset sliders", elem_id="reset-sliders")
@@ -117,7 +118,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
     labels = H.slider_labels(noise_default)
     with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
         with gr.Row(elem_classes="slider-grid"):
-            sliders = [Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
+            sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
                                  visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
                        for i in range(MAX_SLIDERS)]
     start = gr.State(None)  # a latent projected from the user's image: the sliders then edit it
@@ -132,7 +133,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                             height=240, elem_id="project-pair")
     with gr.Accordion("Variations", open=True):
         with gr.Row(equal_height=True):
-            n = Slider(4, 64, 16, step=1, label="How many", scale=3)
+            n = gr.Slider(4, 64, 16, step=1, label="How many", scale=3)
             grid_btn = gr.Button("Make a grid of variations", scale=1, elem_id="make-grid")
         grid = gr.Image(label="Variations", type="pil", format="png", interactive=False, elem_id="sample-grid")
         grid_png = gr.File(label="Grid PNG download", height=60)
@@ -165,8 +166,8 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
         with gr.Column(scale=2, min_width=300):
             model = gr.Dropdown(H.model_choices("noise"), value=default_model("noise"), label="Model")
             with gr.Row():
-                seed_a = Number(1, label="Seed A", precision=0)
-                seed_b = Number(2, label="Seed B", precision=0)
+                seed_a = gr.Number(1, label="Seed A", precision=0)
+                seed_b = gr.Number(2, label="Seed B", precision=0)
             with gr.Row():
                 digit_a = gr.Dropdown(class_choices(), value=0, label="Digit A", visible=False)
                 digit_b = gr.Dropdown(class_choices(), value=1, label="Digit B", visible=False)
@@ -175,7 +176,7 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
                                    height=150, elem_id="interp-image-a")
                 image_b = gr.Image(label="…or image B", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                    height=150, elem_id="interp-image-b")
-            frames = Slider(2, 32, 10, step=1, label="Frames")
+            frames = gr.Slider(2, 32, 10, step=1, label="Frames")
             mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path",
                             info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
@@ -228,7 +229,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
                               info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)")
         mode = gr.Radio(MODES, value="deterministic", label="Pix2Pix mode", elem_id="translate-mode",
                         info="as the official code: test.py (paper) or test.py --eval; a CycleGAN has one")
-        seed = Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
+        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
                          elem_id="translate-seed")
     with gr.Accordion("Translate a video (mp4, webm, mov, gif), frame by frame", open=False):
         with gr.Row(equal_height=False):
@@ -263,13 +264,13 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
             zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")
             with gr.Row():
-                minutes = Number(1, label="Minutes", info="the run ends after this long…",
+                minutes = gr.Number(1, label="Minutes", info="the run ends after this long…",
                                     minimum=0, maximum=MAX_MINUTES, elem_id="train-minutes")
-                steps = Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
+                steps = gr.Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
                                   precision=0, minimum=0, maximum=MAX_STEPS, elem_id="train-steps")
                 # no minimum: an empty box arrives as 0, which means "the recipe's"
-                batch = Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
-                lr = Number(None, label="Learning rate", info="empty or 0: the recipe's")
+                batch = gr.Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
+                lr = gr.Number(None, label="Learning rate", info="empty or 0: the recipe's")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -343,8 +344,8 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
         with gr.Row(equal_height=True):
             game_model = gr.Dropdown(H.expert_choices(game=True), value=game_default, label="Forger",
                                      elem_id="game-model")
-            rounds = Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
-            seed = Number(0, label="Game number", info="0: a random game; a game's number replays it",
+            rounds = gr.Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
+            seed = gr.Number(0, label="Game number", info="0: a random game; a game's number replays it",
                              precision=0, minimum=0)
             start = gr.Button("Start a game", variant="primary", elem_id="game-start")
         with gr.Row(equal_height=False):
@@ -409,8 +410,13 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
               api_name="refresh_models", **INFER_KW)
     demo.unload(end_session)
     demo.queue(default_concurrency_limit=2, max_size=64)
+# every event's values are checked before Gradio preprocesses them: a wrong one gets a message saying what is
+# wanted, and one line in the log (forger_app/boundary.py)
+guard(demo)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    # the default model is loaded and its serving path chosen in the background, between requests: no click waits
+    threading.Thread(target=gan.prepare, args=(default_model("noise"),), name="forger-prepare", daemon=True).start()
     demo.launch(**LAUNCH_KWARGS)

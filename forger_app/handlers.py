@@ -402,10 +402,17 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
 # ---------------------------------------------------------------------------- Train
 
 
+def _train_spec(model: Any) -> ModelSpec:
+    """The spec of the model to train; a message when none (or not a name) was chosen."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError("choose a model to train")
+    return gan.registry.get_spec(model)
+
+
 def train_model_changed(model: str) -> tuple:
     """Model picked: its default data and a line about it: (data choice, status)."""
     try:
-        spec = gan.registry.get_spec(model)
+        spec = _train_spec(model)
     except Exception as e:  # noqa: BLE001
         return gr.update(), _fail(e)
     data = H.default_train_data(model)
@@ -493,7 +500,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
         yield view(status="⚠️ **A training run is already in progress in this session.** Stop it first.")
         return
     try:
-        gan.registry.get_spec(model)
+        _train_spec(model)
         total = _int_or_none(steps, "steps", 1, MAX_STEPS)
         budget = None if minutes in (None, "") or float(minutes) == 0 else gan.checks.number(
             "minutes", minutes, 0.05, MAX_MINUTES)

@@ -311,6 +311,8 @@ class Session:
 
         Raises ValueError for a key that is neither a registered model of ``task`` nor one of this session's runs.
         """
+        if key is not None and not isinstance(key, str):
+            raise ValueError("choose a model from the list")
         key = (key or "").strip()
         if key.startswith(RUN_KEY_PREFIX):
             entry = self.trained.get(key)
