@@ -51,6 +51,7 @@ MAX_EXTRACTED_BYTES = 1 << 30  # all sessions' extracted datasets together (1 Gi
 MAX_ZIP_RATIO = 100  # an entry that inflates more than 100:1 is not image data (a zip bomb)
 SESSION_TTL_S = 6 * 3600  # a session's folder left untouched this long is deleted (API clients never close)
 MIN_FREE_BYTES = 1 << 30  # extraction also leaves at least this much disk free
+MAX_NAME_BYTES = 255  # one part of an extracted file's path (what Linux, macOS and Windows disks hold)
 MAX_RUNS_PER_SESSION = 4  # older runs (and their weights) are deleted past this
 RUN_KEY_PREFIX = "run:"
 
@@ -613,9 +614,9 @@ def open_upload(value: Any) -> Image.Image:
     not an image, or one too large (``gan.MAX_PIXELS``, checked from the header before decoding)."""
     if value is None or (isinstance(value, (str, dict)) and not upload_path(value)):
         raise ValueError("no image: upload one, take one with the webcam, or paste one")
-    if isinstance(value, (Image.Image, np.ndarray)):
-        return gan.load_image(value)
-    return gan.load_image(uploaded_file(value))
+    img = gan.load_image(value if isinstance(value, (Image.Image, np.ndarray)) else uploaded_file(value))
+    gan.checks.pixel_values(img)  # a float TIFF of NaNs would come out blank, without a word
+    return img
 
 
 def blank_sketch() -> Image.Image:
@@ -661,11 +662,17 @@ def _bad_member_name(name: str) -> str | None:
     return None
 
 
+def _short(name: str, keep: int = 60) -> str:
+    """A zip entry's name as a message shows it: at most ``keep`` characters."""
+    return name if len(name) <= keep else name[: keep // 2] + "…" + name[-keep // 2:]
+
+
 def check_zip(path: Path, *, max_files: int = MAX_ZIP_FILES, max_bytes: int = MAX_ZIP_BYTES) -> list[zipfile.ZipInfo]:
     """Inspect a zip without extracting anything; raise UnsafeZipError (a ValueError) if it is unsafe.
 
-    Refused: not a zip; absolute names or '..' components (zip-slip); symbolic links; more than
-    ``max_files`` entries; more than ``max_bytes`` uncompressed; not enough free disk.
+    Refused: not a zip; absolute names or '..' components (zip-slip); symbolic links; encrypted entries;
+    names no disk can hold (a part over MAX_NAME_BYTES); more than ``max_files`` entries; more than
+    ``max_bytes`` uncompressed; not enough free disk.
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -682,6 +689,13 @@ def check_zip(path: Path, *, max_files: int = MAX_ZIP_FILES, max_bytes: int = MA
             raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} has {why}")
         if stat.S_ISLNK(m.external_attr >> 16):
             raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} is a symbolic link")
+        if m.flag_bits & 0x1:
+            raise UnsafeZipError(f"refusing the zip: entry {_short(m.filename)!r} is encrypted; zip the images "
+                                 f"again without a password")
+        longest = max(re.split(r"[\\/]+", m.filename), key=lambda part: len(part.encode()))
+        if len(longest.encode()) > MAX_NAME_BYTES:
+            raise UnsafeZipError(f"refusing the zip: a name in entry {_short(m.filename)!r} is too long for a "
+                                 f"disk ({len(longest.encode())} bytes; at most {MAX_NAME_BYTES})")
         if m.file_size > (1 << 20) and m.file_size > MAX_ZIP_RATIO * max(m.compress_size, 1):
             raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} inflates "
                                  f"{m.file_size / max(m.compress_size, 1):.0f}:1, which is not image data")
@@ -732,9 +746,11 @@ def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES
     _reserve_extracted(target, declared)
     root = target.resolve()
     written = 0
+    entry = None
     try:
         with zipfile.ZipFile(path) as zf:
             for m in members:
+                entry = m.filename
                 dest = (root / PurePosixPath(m.filename.replace("\\", "/"))).resolve()
                 if dest != root and root not in dest.parents:
                     raise UnsafeZipError(f"refusing the zip: entry {m.filename!r} points outside the folder")
@@ -754,9 +770,12 @@ def safe_extract_zip(path: Path, target: Path, *, max_files: int = MAX_ZIP_FILES
     except UnsafeZipError:
         release_extracted(target)
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:  # corrupt data, bad CRC, encrypted
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:  # corrupt data, bad CRC, a full disk
         release_extracted(target)
-        raise UnsafeZipError(f"could not extract the zip ({type(e).__name__})") from None
+        # the reason without the file name the OS adds (a server path): "File exists", "No space left on device"
+        why = e.strerror if isinstance(e, OSError) and e.strerror else scrub_paths(str(e)) or type(e).__name__
+        where = f"{_short(entry)!r} from the zip" if entry else "the zip"
+        raise UnsafeZipError(f"could not extract {where}: {why}") from None
     entries = [p for p in target.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]

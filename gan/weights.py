@@ -227,11 +227,13 @@ def read_config(folder: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > 1 << 20:
             raise CheckpointMismatchError(f"{folder.name}/config.json is larger than 1 MiB: not a Forger config")
-        config = json.loads(path.read_text())
+        config = checks.load_json(path.read_text(), f"{folder.name}/config.json")
     except FileNotFoundError:
         raise FileNotFoundError(f"{folder} has no config.json: not a Forger weights folder") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointMismatchError(f"{folder.name}/config.json is not valid JSON ({e})") from None
+    except ValueError as e:  # nested too deeply
+        raise CheckpointMismatchError(str(e)) from None
     if not isinstance(config, dict):
         raise CheckpointMismatchError(f"{folder.name}/config.json must hold a JSON object")
     return config
@@ -292,9 +294,11 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         if not 2 <= length <= min(MAX_HEADER_BYTES, size - 8):
             raise CheckpointMismatchError(f"{bad} (header of {length} bytes)")
         try:
-            header = json.loads(f.read(length))
-        except (ValueError, UnicodeDecodeError):
+            header = checks.load_json(f.read(length), "its header")
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise CheckpointMismatchError(f"{bad} (header is not JSON)") from None
+        except ValueError as e:  # nested too deeply
+            raise CheckpointMismatchError(f"{bad} ({e})") from None
     if not isinstance(header, dict):
         raise CheckpointMismatchError(f"{bad} (header is not an object)")
     header.pop("__metadata__", None)

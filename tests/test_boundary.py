@@ -1,20 +1,29 @@
 """The app's boundary, driven from the running app's own API description (``/gradio_api/info``): every
 parameter of every endpoint is sent values of the wrong type or shape over real HTTP to a real server, and
 each answer must be a message that says what is wanted: never Python's own text, a traceback, a server
-path or an empty (null) error, and never a traceback in the server's log, which gets one line per refusal."""
+path or an empty (null) error, and never a traceback in the server's log, which gets one line per refusal.
+
+Then the messages that used to be unclear: float TIFFs with no usable values, zip entries that cannot be
+extracted, a config nested too deeply."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import socket
 import sys
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 import app
+import gan
 from forger_app import helpers as H
 
 # the handlers toast their messages with gr.Warning, which outside a request is a UserWarning
@@ -239,3 +248,87 @@ def test_a_burst_of_refusals_logs_one_line_each_and_no_traceback(server, capfd, 
     assert all(kind == "error" and WANTED.search(_error(kind, a) or "") for kind, a in answers), answers[:3]
     assert _tracebacks(capfd, caplog) == 0
     assert sum(r.getMessage().startswith("refused /") for r in caplog.records) == len(calls)
+
+
+# ---------------------------------------------------------------------------- messages that say what is wrong
+
+
+def _tiff(path: Path, value: float) -> Path:
+    Image.fromarray(np.full((32, 32), value, dtype=np.float32), "F").save(path, format="TIFF")
+    return path
+
+
+@pytest.mark.parametrize("value, words", [(NAN, "no pixel value that is a number"),
+                                          (INF, "no pixel value that is a number"),
+                                          (3e38, "pixel values up to 3e+38")])
+def test_a_float_image_without_usable_values_says_so(tmp_path, value, words):
+    image = gan.load_image(_tiff(tmp_path / "float.tif", value))
+    with pytest.raises(ValueError, match=re.escape(words)):
+        gan.checks.pixel_values(image)
+    folder = H.upload_root() / "forger-tests"
+    folder.mkdir(parents=True, exist_ok=True)
+    out, status = app.translate_tab("pix2pix-sketch2digit", str(_tiff(folder / f"float-{value}.tif", value)), None)
+    assert out is None and words in status and not UNCLEAR.search(status)
+
+
+def test_a_float_image_in_a_usual_range_still_translates(tmp_path):
+    arr = np.zeros((32, 32), dtype=np.float32)
+    arr[8:24, 14:18] = 1.0  # a stroke, in [0, 1] as scientific TIFFs store them
+    gan.checks.pixel_values(Image.fromarray(arr, "F"))
+    arr[0, 0] = NAN  # one NaN among usable values: read as 0
+    gan.checks.pixel_values(Image.fromarray(arr, "F"))
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_zip_entry_with_a_name_too_long_for_the_disk_says_so(tmp_path):
+    path = _zip(tmp_path / "long.zip", {"digits/" + "a" * 296 + ".png": _png()})  # a 300-character file name
+    with pytest.raises(H.UnsafeZipError, match=re.escape("is too long for a disk (300 bytes; at most 255)")) as e:
+        H.safe_extract_zip(path, tmp_path / "out")
+    assert "OSError" not in str(e.value) and not (tmp_path / "out").exists()
+
+
+def test_an_encrypted_zip_says_so(tmp_path):
+    path = _zip(tmp_path / "secret.zip", {"digits/1.png": _png()})
+    raw = bytearray(path.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" bit of the entry
+        at = raw.find(signature)
+        raw[at + flag_at] |= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(H.UnsafeZipError, match=r"encrypted.*without a password") as e:
+        H.safe_extract_zip(path, tmp_path / "out")
+    assert "RuntimeError" not in str(e.value)
+
+
+def test_an_extraction_failure_says_why(tmp_path):
+    """An entry that needs a folder where the zip already wrote a file: the disk's own reason, no path."""
+    path = _zip(tmp_path / "clash.zip", {"digits": _png(), "digits/1.png": _png()})
+    with pytest.raises(H.UnsafeZipError, match=r"could not extract 'digits/1.png' from the zip: File exists") as e:
+        H.safe_extract_zip(path, tmp_path / "out")
+    assert str(tmp_path) not in str(e.value) and not (tmp_path / "out").exists()
+
+
+def test_a_config_nested_too_deeply_says_so(tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(gan.CheckpointMismatchError, match=re.escape("config.json is nested too deeply (100000 levels; at most 64)")) as e:
+        gan.weights.read_config(folder)
+    assert "recursion" not in str(e.value)
+    (folder / "config.json").write_text(json.dumps({"model": "mnist-gan", "generator": {"a": [[[1]]]}}))
+    assert gan.weights.read_config(folder)["model"] == "mnist-gan"
+    header = b"[" * 50_000 + b"]" * 50_000  # a safetensors file's header, nested as deeply
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 8)
+    with pytest.raises(gan.CheckpointMismatchError, match=re.escape("its header is nested too deeply (50000 levels")):
+        gan.weights.safetensors_header(folder / "model.safetensors")
