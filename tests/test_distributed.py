@@ -1,11 +1,19 @@
 """Several processes train as one: torchrun with 2 processes of batch b gives the losses and the weights of
 1 process with batch 2b (on the CPU, gloo), so BatchNorm, random draws, dropout, minibatch std, mode-seeking
-pairs, CycleGAN's image pool and the reported losses all see the global batch."""
+pairs, CycleGAN's image pool and the reported losses all see the global batch.
+
+"As one" is up to float rounding, and how much rounding depends on the CPU, so no tolerance here is a
+constant: the test measures this machine's own noise floor. Beside the 1-process run it compares (1 thread),
+it trains the same 1-process run once more with other kernels (2 threads, another oneDNN ISA cap, ATen's
+other vector kernels): two computations that differ only in the order of their sums. The 2-process run must
+then stay within NOISE_MULTIPLE times their difference (plus a few float32 ulps, so that a floor of 0 still
+allows a last-bit difference)."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -22,15 +30,36 @@ from conftest import ROOT
 CASES = {"mnist-dcgan": ["--data", "mnist-offline", "--steps", "4", "--batch-size", "8", "--lr", "2e-4"],
          "mnist-gan": ["--data", "mnist-offline", "--steps", "4", "--batch-size", "8"],
          "cyclegan-digits2mnist": ["--data", "digits2mnist", "--steps", "9", "--batch-size", "8", "--lr", "1e-6"]}
-# Float rounding only: sums over the global batch are added in another order (per process, then across
-# processes). Measured here: losses within 2e-6 of each other, relative to max(1, |loss|). Per-process
-# BatchNorm statistics, dropout masks or draws, strided minibatch-std groups, a per-process mode-seeking
-# mean or rank 0's losses alone move the first step's losses by 3e-5 (mnist-gan's BatchNorm, which only
-# its fakes see) to 2e-1.
-LOSS_TOLERANCE = 1e-5
-# Weights within 1e-5, except where the true gradient is 0 (a bias right before BatchNorm): there Adam steps
-# on rounding noise, by up to lr * noise / eps per step (measured 7e-5 over 4 steps). Bound: one step of lr.
-WEIGHT_TOLERANCE = 2e-4
+
+# The bound, as a multiple of the noise floor. Measured on a 2-core AMD EPYC (AVX-512, no AMX): the 2-process
+# run differs from the 1-process run by at most 4.1 times the floor (losses, cyclegan-digits2mnist at step 4;
+# weights at most 1.4 times), also with oneDNN capped at AVX2 and ATen's avx2 kernels. Every bug of the
+# mutation table in docs/testing.md (per-process BatchNorm, dropout, draws, image pool; strided minibatch-std
+# groups) still fails it at the first step (the image pool's at step 7, once the pool is full): the first
+# loss out of bounds was 11 (minibatch std) to 7,300 (draws) times its bound (2e-6 to 4e-5).
+NOISE_MULTIPLE = 10
+# Where the two references agree to the last bit, the 2-process run may still differ in it: 8 float32 ulps
+# (of 1 for the losses, which are compared relative to max(1, |loss|); absolute for the weights).
+ULPS = 8 * torch.finfo(torch.float32).eps
+# Why threads alone are not enough: the thread count barely changes the sums of oneDNN's convolutions here.
+# For cyclegan-digits2mnist, 1 against 2 or 3 threads gave a floor of 4e-7 to 9e-7 through step 8, while the
+# 2-process run (convolutions at batch 4, not 8: other kernels) differed by 1.5e-5 at step 8 (39 times).
+
+
+def _other_kernels(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with other CPU kernels than ``env`` gets: ATen's default (non-vector) kernels, or its best
+    where ``env`` asks for the default; oneDNN capped at AVX2 on x86, or uncapped where ``env`` caps at AVX2."""
+    env = dict(env)
+    if env.get("ATEN_CPU_CAPABILITY", "").lower() == "default":
+        env.pop("ATEN_CPU_CAPABILITY")
+    else:
+        env["ATEN_CPU_CAPABILITY"] = "default"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        if env.get("ONEDNN_MAX_CPU_ISA", "").upper() == "AVX2":
+            env.pop("ONEDNN_MAX_CPU_ISA")
+        else:
+            env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +72,14 @@ def launcher():
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def _start(launcher, model, processes, out):
+def _start(launcher, model, processes, out, threads=1, other_kernels=False):
     args = [*CASES[model], "--batch-size", str(int(_arg(model, "--batch-size")) // processes)]  # the last one counts
-    args = ["-m", "gan", "train", model, *args, "--precision", "fp32", "--threads", "1", "--sample-every", "1000",
-            "--out", str(out)]
+    args = ["-m", "gan", "train", model, *args, "--precision", "fp32", "--threads", str(threads),
+            "--sample-every", "1000", "--out", str(out)]
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path}
+    if other_kernels:
+        env = _other_kernels(env)
     return subprocess.Popen([*launcher, *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
@@ -61,28 +92,50 @@ def _losses(out):
     return [json.loads(line) for line in (out / "losses.jsonl").read_text().splitlines()]
 
 
+def _loss_difference(a, b):
+    """The largest difference of two steps' losses, each relative to max(1, |loss|)."""
+    assert a.keys() == b.keys()
+    return max(abs(a[k] - b[k]) / max(1.0, abs(a[k])) for k in a if k != "step")
+
+
 @pytest.mark.parametrize("model", CASES)
 def test_two_processes_with_batch_b_train_as_one_process_with_batch_2b(launcher, model, tmp_path):
     """mnist-dcgan: BatchNorm in G and D, labels, DiffAugment, minibatch std, mode-seeking pairs;
-    mnist-gan: BatchNorm in G, dropout in D; cyclegan-digits2mnist: the image pool's draws, two exports."""
-    one, two = tmp_path / "one", tmp_path / "two"
-    runs = [_start([sys.executable], model, 1, one), _start(launcher, model, 2, two)]  # side by side
+    mnist-gan: BatchNorm in G, dropout in D; cyclegan-digits2mnist: the image pool's draws, two exports.
+    Contract: bounded: two computations that legitimately differ (reduction order across processes/threads),
+    bounded by a multiple of this machine's own noise floor measured in the test."""
+    one, noise, two = tmp_path / "one", tmp_path / "noise", tmp_path / "two"
+    runs = [_start([sys.executable], model, 1, one), _start(launcher, model, 2, two),  # side by side
+            _start([sys.executable], model, 1, noise, threads=2, other_kernels=True)]
     for proc in runs:
-        _, stderr = proc.communicate(timeout=600)  # generous: ~10 s here
+        _, stderr = proc.communicate(timeout=600)  # generous: ~30 s here
         assert proc.returncode == 0, stderr[-3000:]
 
-    single, double = _losses(one), _losses(two)
-    assert [s["step"] for s in single] == [s["step"] for s in double] == list(range(1, int(_arg(model, "--steps")) + 1))
-    for a, b in zip(single, double):
+    single, reference, double = _losses(one), _losses(noise), _losses(two)
+    steps = list(range(1, int(_arg(model, "--steps")) + 1))
+    assert [s["step"] for s in single] == [s["step"] for s in reference] == [s["step"] for s in double] == steps
+    floor, worst = 0.0, 0.0  # the noise floor so far: rounding noise grows with the steps, it does not shrink
+    for a, r, b in zip(single, reference, double):
+        floor = max(floor, _loss_difference(a, r))
+        bound = NOISE_MULTIPLE * floor + ULPS
         assert a.keys() == b.keys()
         for k in a:
-            assert abs(a[k] - b[k]) <= LOSS_TOLERANCE * max(1.0, abs(a[k])), (k, a["step"], a[k], b[k])
+            difference = abs(a[k] - b[k]) / max(1.0, abs(a[k]))
+            worst = max(worst, difference / bound)
+            assert difference <= bound, (k, a["step"], a[k], b[k],
+                                         f"difference {difference:.3g}, noise floor {floor:.3g}, bound {bound:.3g}")
 
     files = sorted(p.relative_to(one) for p in (one / "weights").glob("*/*.safetensors"))
     assert len(files) >= 2 and files == sorted(p.relative_to(two) for p in (two / "weights").glob("*/*.safetensors"))
+    print(f"{model}: losses: noise floor {floor:.2g} at the last step, at most {worst:.2g} of the bound")
     for name in files:  # generators and discriminators
-        w1, w2 = load_file(one / name), load_file(two / name)
-        assert w1.keys() == w2.keys()  # the 2-process weights load into the 1-process model
+        w1, wr, w2 = load_file(one / name), load_file(noise / name), load_file(two / name)
+        assert w1.keys() == wr.keys() == w2.keys()  # the 2-process weights load into the 1-process model
+        floor = max((w1[k].float() - wr[k].float()).abs().max().item() for k in w1)
+        bound = NOISE_MULTIPLE * floor + ULPS
+        print(f"{name}: noise floor {floor:.2g}, 2 processes differ by "
+              f"{max((w1[k].float() - w2[k].float()).abs().max().item() for k in w1):.2g}, bound {bound:.2g}")
         for k in w1:
-            assert torch.allclose(w1[k].float(), w2[k].float(), rtol=0, atol=WEIGHT_TOLERANCE), \
-                (name, k, (w1[k].float() - w2[k].float()).abs().max().item())
+            difference = (w1[k].float() - w2[k].float()).abs().max().item()
+            assert difference <= bound, (str(name), k,
+                                         f"difference {difference:.3g}, noise floor {floor:.3g}, bound {bound:.3g}")
