@@ -16,7 +16,7 @@ from pathlib import Path
 
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "fullres", "training", "coldstart", "load", "gpu")
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "foldercache",
-            "coldstart", "load", "gpu")
+            "coldstart", "firstimage", "choicecost", "load", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "coldstart":
             from benchmarks import coldstart
             new = coldstart.run(args.quick)
+        elif section == "firstimage":
+            from benchmarks import first_image
+            new = first_image.run(args.quick)
+        elif section == "choicecost":
+            from benchmarks import choice_cost
+            new = choice_cost.run(args.quick)
         elif section == "load":
             from benchmarks import load
             new = load.run(args.quick)

@@ -18,6 +18,9 @@ TITLES = {
     "foldercache": "4b. Folder training data: an epoch decoded per file (DataLoader workers) vs from the "
                    "decoded-folder cache (`gan.folder_cache`), same batches",
     "coldstart": "5. Cold start: `python app.py` to the first page served",
+    "firstimage": "5b. The first image against the second: a fresh `python app.py`, cold serving cache, each call "
+                  "twice as soon as the page answers",
+    "choicecost": "5c. The cost of choosing a serving path, in eager forward passes (batch 1, cold cache)",
     "load": "6. Load: 20 clients at once, and one client beside 4 failing model downloads",
     "gpu": "GPU: `gan.generate` on CUDA (the measured path) vs eager fp32 and a captured CUDA graph",
 }

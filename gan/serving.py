@@ -4,8 +4,8 @@ Once per model, device and input shape (not per batch size), every candidate pat
 one deterministic probe input at batch 1, within a bounded cost:
 
 - eager fp32 runs first: once cold, once timed (``t_e``); everything after is counted in units of it;
-- a candidate's first run is the accuracy check (on up to ``accuracy_batch`` images, as many as cost
-  about ``CHECK_MS``): a path whose images differ from eager fp32 by more than ``CHECK_MEAN`` /
+- a candidate's first run is the accuracy check (on up to ``accuracy_batch`` images, as many as fit in
+  ``CHECK_GFLOP`` of counted work, so the check is as strict on a busy machine as on a quiet one): a path whose images differ from eager fp32 by more than ``CHECK_MEAN`` /
   ``CHECK_MAX`` levels of 255 is dropped (tighter than the promise, ``BOUND_MEAN`` 0.5 and ``BOUND_MAX``
   4, to leave headroom for inputs other than the probe); so is one whose first run takes more than
   ``FIRST_RUN_SLACK`` x eager's first run;
@@ -92,13 +92,14 @@ BOUND_MAX = 4  # ... and within this many levels at any pixel
 # it was not checked on.
 CHECK_MEAN = 0.4
 CHECK_MAX = 3
-CHECK_MS = 8.0  # the accuracy check runs on as many probe images (up to accuracy_batch) as eager does in this
+CHECK_GFLOP = 4.0  # the accuracy check runs on as many probe images (up to accuracy_batch) as fit in this much
+# work: counted, not timed, so the check is as strict on a busy or slow machine as on a quiet one
 MARGIN = 0.9  # a path is chosen over eager fp32 only when measured at least 10% faster, in both passes
 SLOWER = 1.5  # a timed run over this multiple of eager's drops the path before it runs again
 FIRST_RUN_SLACK = 3.0  # a path's first run (building kernels, the accuracy check) may take this x eager's first
 SLACK_S = 0.001  # ... and every limit this much more: below a millisecond, timer and scheduler noise dominate
 BUDGET = 30  # the whole choice stops after this many eager forward passes' time ...
-MIN_BUDGET_S = 0.05  # ... or this, for models whose forward pass is a fraction of a millisecond
+MIN_BUDGET_S = 0.5  # ... or this, for models whose forward pass takes a few milliseconds or less
 ROUNDS_PER_PASS = 2  # interleaved timing rounds in each of the two passes
 
 
@@ -400,6 +401,28 @@ def time_limit(fn: Callable, until: float | None):
             h.remove()
 
 
+@contextlib.contextmanager
+def counted_flops(model: nn.Module):
+    """Counts the multiply-adds (x2) of ``model``'s convolutions and linear layers run while inside, into
+    the one-item list it yields."""
+    total = [0]
+
+    def count(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        if isinstance(module, nn.ConvTranspose2d):
+            total[0] += 2 * args[0].numel() * module.weight[0].numel()
+        elif isinstance(module, nn.Conv2d):
+            total[0] += 2 * out.numel() * module.weight[0].numel()
+        elif isinstance(module, nn.Linear):
+            total[0] += 2 * out.numel() * module.in_features
+
+    handles = [m.register_forward_hook(count) for m in _compute_layers(model)]
+    try:
+        yield total
+    finally:
+        for h in handles:
+            h.remove()
+
+
 # ---------------------------------------------------------------------------- one compute thread
 
 COMPUTE_THREAD_NAME = "forger-compute"
@@ -530,8 +553,8 @@ class Served:
         name: a label for the cache key (the model name and its weights).
         probe: ``probe(batch, inputs)`` -> inputs of that batch size shaped like ``inputs``: the
             deterministic input every path is measured and checked on.
-        accuracy_batch: the most images the accuracy bound is checked on (fewer where eager fp32 would
-            take more than ``CHECK_MS`` for them).
+        accuracy_batch: the most images the accuracy bound is checked on (fewer where they would take more
+            than ``CHECK_GFLOP`` of work).
     """
 
     def __init__(self, model: nn.Module, device: torch.device, name: str,
@@ -601,12 +624,13 @@ class Served:
         server does not cut it short."""
         self._spent = 0.0
         probe = self._probe(1, inputs)
-        cold, _, _ = self._timed("eager", self.eager, probe)
+        with counted_flops(self.eager) as flops:
+            cold, _, _ = self._timed("eager", self.eager, probe)
         yield
         e_real, e_time, _ = self._timed("eager", self.eager, probe)
         yield
         budget = cold + max(BUDGET * e_real, MIN_BUDGET_S)
-        k = max(1, min(self.accuracy_batch, int(CHECK_MS / 1000 / max(e_real, 1e-6))))
+        k = max(1, min(self.accuracy_batch, int(CHECK_GFLOP * 1e9 / max(flops[0], 1))))
         check = self._probe(k, inputs)
         check_real, _, reference = self._timed("eager", self.eager, check)
         yield

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent  # the checkout (pyproject.toml pu
 
 # Serving choices and downloads are cached in a folder of this run's own, never in the user's ~/.cache.
 os.environ["FORGER_CACHE"] = tempfile.mkdtemp(prefix="forger-test-cache-")
-torch.set_num_threads(1)  # for every test: fastest on a busy 2-core machine, beside servers and browsers
+# One torch thread for every test (fastest on a busy 2-core machine, beside servers and browsers), or
+# FORGER_TEST_THREADS: CI's CPU matrix runs the numerics-sensitive tests with 3 as well (another reduction order).
+torch.set_num_threads(int(os.environ.get("FORGER_TEST_THREADS", "1")))
 
 
 def _favour(path: str) -> None:
