@@ -511,7 +511,10 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
         if rate is not None and not 0 < rate <= 1:
             raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
         dataset = _train_data(data, folder, zip_file, session)
-        run_dir = session.new_run_dir(model)
+        run_dir, removed = session.new_run_dir(model)  # the oldest finished runs past the quota are deleted
+        room = (f"\n\nTo make room for this run (the server keeps {H.MAX_SESSION_RUNS_BYTES >> 20} MiB of runs per "
+                f"session, {H.MAX_RUNS_BYTES >> 20} MiB in all), the oldest finished runs were deleted: "
+                + ", ".join(removed) + ".") if removed else ""
         # a time-bound run samples on the clock (every 10 s and at step 1); a step-bound one also every 5% of it
         config = TrainConfig(model=model, data=dataset, steps=total, minutes=budget, batch_size=batch, lr=rate,
                              out=run_dir, classes=H.train_classes(model, data),
@@ -531,7 +534,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
     started = last = time.monotonic()
     seconds = None if budget is None else budget * 60
     yield view(progress=H.progress_text(0, total, {}, 0, budget_s=seconds),
-               status=f"Training **{model}** on `{data}`…",
+               status=f"Training **{model}** on `{data}`…" + room,
                plot=_plot(history), expert_plot=_plot(history, expert=True))
     try:
         for event in events:
@@ -555,7 +558,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
             archive = H.zip_folder(folders[0] if len(folders) == 1 else run_dir / "weights")
             where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
-                      f"“{own.label}” (this session only); download them below or push them to the Hub.")
+                      f"“{own.label}” (this session only); download them below or push them to the Hub." + room)
             yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
                        progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True,
                                                 budget_s=seconds),

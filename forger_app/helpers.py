@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ SESSION_TTL_S = 6 * 3600  # a session's folder left untouched this long is delet
 MIN_FREE_BYTES = 1 << 30  # extraction also leaves at least this much disk free
 MAX_NAME_BYTES = 255  # one part of an extracted file's path (what Linux, macOS and Windows disks hold)
 MAX_RUNS_PER_SESSION = 4  # older runs (and their weights) are deleted past this
+MAX_SESSION_RUNS_BYTES = 256 << 20  # one session's training runs on disk (a short run of a small model: ~32 MiB)
+MAX_RUNS_BYTES = 1 << 30  # all sessions' training runs together; the oldest finished runs go first
+RUN_ROOM_BYTES = 64 << 20  # the room a run is given when it starts, under both quotas
 RUN_KEY_PREFIX = "run:"
 
 
@@ -261,25 +265,36 @@ class Session:
     runs: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     running: bool = False
+    run: Path | None = None  # the folder of the session's latest run (in progress while ``running``)
+    removed: dict[str, str] = field(default_factory=dict)  # key -> label of trained models deleted for room
 
     def __post_init__(self) -> None:
         if self.root is None:
             sweep_sessions()
             self.root = Path(tempfile.mkdtemp(prefix=f"session-{self.id[:8]}-", dir=runs_root()))
+        with _runs_lock:
+            _live_sessions[self.id] = self
 
     def __deepcopy__(self, memo: dict) -> Session:
         return self  # a session is shared by reference only within its own browser session
 
-    def new_run_dir(self, model: str) -> Path:
-        """A fresh folder for one run; the oldest runs past MAX_RUNS_PER_SESSION are deleted."""
-        self.runs += 1
-        run = self.root / f"run-{self.runs:03d}-{model}"
-        run.mkdir(parents=True, exist_ok=False)
-        runs = sorted(p for p in self.root.glob("run-*") if p.is_dir())
-        for old in runs[:-MAX_RUNS_PER_SESSION]:
-            self.trained = {k: t for k, t in self.trained.items() if t.run != old}
-            shutil.rmtree(old, ignore_errors=True)
-        return run
+    def new_run_dir(self, model: str) -> tuple[Path, list[str]]:
+        """A fresh folder for one run, in progress from now, after room was made for it (``_make_room``): (the
+        folder, a line for each older run deleted to make room)."""
+        with _runs_lock:
+            notes = _make_room(self)
+            self.runs += 1
+            run = self.root / f"run-{self.runs:03d}-{model}"
+            run.mkdir(parents=True, exist_ok=False)
+            self.run, self.running = run, True  # in progress from now: no other session's start deletes it
+        return run, notes
+
+    def forget_run(self, run: Path) -> None:
+        """A run of this session was deleted: its trained models are gone (a later request for one says why)."""
+        for key, entry in list(self.trained.items()):
+            if entry.run == run:
+                self.removed[key] = entry.label
+                del self.trained[key]
 
     def new_data_dir(self) -> Path:
         data = self.root / "data"
@@ -317,6 +332,11 @@ class Session:
         key = (key or "").strip()
         if key.startswith(RUN_KEY_PREFIX):
             entry = self.trained.get(key)
+            if entry is None and key in self.removed:
+                raise ValueError(f"your trained model “{self.removed[key]}” was deleted to make room for newer "
+                                 f"training runs (the server keeps {MAX_SESSION_RUNS_BYTES >> 20} MiB of runs per "
+                                 f"session, {MAX_RUNS_BYTES >> 20} MiB in all); train it again, and download its "
+                                 f"weights zip to keep it")
             if entry is None:
                 raise ValueError(f"unknown trained model {key!r}: models trained in other sessions, or in a "
                                  f"previous visit, are not available here; train it again in the Train tab")
@@ -336,6 +356,85 @@ class Session:
         self.stop.set()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- the quota of training runs
+
+_live_sessions: weakref.WeakValueDictionary[str, Session] = weakref.WeakValueDictionary()
+_runs_lock = threading.RLock()
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder`` (links not followed)."""
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+@dataclass
+class _Run:
+    path: Path
+    bytes: int
+    finished_at: float  # the folder's last change: its export, for a finished run
+    owner: Session | None  # the live session it belongs to, if any
+    running: bool
+
+
+def _all_runs() -> list[_Run]:
+    """Every run folder of every session under ``runs_root()`` (live ones and those left on disk), oldest first."""
+    owners = {s.root: s for s in list(_live_sessions.values()) if s.root is not None}
+    runs = []
+    for root in (p for p in runs_root().glob("session-*") if p.is_dir()):
+        owner = owners.get(root)
+        for path in root.glob("run-*"):
+            try:
+                finished_at = path.stat().st_mtime
+            except OSError:
+                continue
+            running = owner is not None and owner.running and owner.run == path
+            runs.append(_Run(path, folder_bytes(path), finished_at, owner, running))
+    return sorted(runs, key=lambda r: (r.finished_at, str(r.path)))
+
+
+def _make_room(session: Session) -> list[str]:
+    """Delete the oldest finished runs until ``session`` may start one more: at most MAX_RUNS_PER_SESSION - 1
+    of its runs left, and RUN_ROOM_BYTES free under its quota and under the quota of all sessions together.
+    Returns a line for each run deleted, for the user who starts the new one; the owner of a deleted run is
+    told when they next ask for its model (``Session.resolve_spec``). Called under ``_runs_lock``."""
+    runs = _all_runs()
+    notes = []
+
+    def delete(run: _Run) -> None:
+        shutil.rmtree(run.path, ignore_errors=True)
+        runs.remove(run)
+        if run.owner is not None:
+            run.owner.forget_run(run.path)
+        whose = f"your {run.path.name}" if run.owner is session else "an older run of another session"
+        notes.append(f"{whose} ({run.bytes / 2**20:.0f} MiB)")
+        log.info("deleted run %s (%d bytes) to make room for a new one", run.path.name, run.bytes)
+
+    def own() -> list[_Run]:
+        return [r for r in runs if r.path.parent == session.root]
+
+    while own() and (len(own()) >= MAX_RUNS_PER_SESSION or
+                     sum(r.bytes for r in own()) + RUN_ROOM_BYTES > MAX_SESSION_RUNS_BYTES):
+        finished = [r for r in own() if not r.running]
+        if not finished:
+            break
+        delete(finished[0])
+    while sum(r.bytes for r in runs) + RUN_ROOM_BYTES > MAX_RUNS_BYTES:
+        finished = [r for r in runs if not r.running]
+        if not finished:
+            used = sum(r.bytes for r in runs) / 2**20
+            raise ValueError(f"the server holds {used:.0f} MiB of training runs in progress; try again when "
+                             f"they finish")
+        delete(finished[0])
+    return notes
 
 
 def sweep_sessions(ttl: float = SESSION_TTL_S) -> list[Path]:

@@ -571,6 +571,54 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
     assert grid is not None and len(plot) > 0 and "done" in progress
 
 
+def _train_one_step(session: Session) -> str:
+    """A real 1-step mnist-gan run (about 32 MiB on disk) in ``session``: its final status."""
+    return _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 1, None, 16, None, session))[4]
+
+
+def test_training_runs_on_disk_have_a_quota_the_oldest_finished_go_first_and_users_are_told(monkeypatch):
+    monkeypatch.setattr(H, "RUN_ROOM_BYTES", 8 << 20)
+    monkeypatch.setattr(H, "MAX_SESSION_RUNS_BYTES", 36 << 20)  # room for one short run per session
+    monkeypatch.setattr(H, "MAX_RUNS_BYTES", 70 << 20)  # ... and for two in all
+    first, second = Session(), Session()
+    assert "✅" in _train_one_step(first) and "deleted" not in _train_one_step(second)
+    used = sum(H.folder_bytes(p) for p in H.runs_root().glob("session-*/run-*"))
+    assert 2 * (20 << 20) < used <= H.MAX_RUNS_BYTES  # each run holds its checkpoint and weights
+    (old_key, old), = first.trained.items()
+    # the first session's next run would pass its own quota: its older run goes, and it is told
+    status = _train_one_step(first)
+    assert "✅" in status and f"your {old.run.name} (" in status and "the oldest finished runs were deleted" in status
+    assert not old.run.exists() and old_key not in first.trained and len(first.trained) == 1
+    image, png, message = app.sample_image(old_key, 0, 1.0, None, *NO_EDITS, first)
+    assert image is None and "was deleted to make room for newer training runs" in message
+    # a third session's run passes the quota of all sessions: the oldest finished run (the second session's) goes
+    (second_key, second_entry), = second.trained.items()
+    third = Session()
+    status = _train_one_step(third)
+    assert "an older run of another session (" in status and not second_entry.run.exists()
+    assert "deleted to make room" in app.sample_image(second_key, 0, 1.0, None, *NO_EDITS, second)[2]
+    assert next(iter(first.trained.values())).run.exists()  # newer than the second session's: kept
+    assert sum(H.folder_bytes(p) for p in H.runs_root().glob("session-*/run-*")) <= H.MAX_RUNS_BYTES
+
+
+def test_a_run_in_progress_is_never_deleted_for_room(monkeypatch):
+    monkeypatch.setattr(H, "RUN_ROOM_BYTES", 8 << 20)
+    monkeypatch.setattr(H, "MAX_RUNS_BYTES", 8 << 20)  # one run, started in an empty runs folder
+    busy, other = Session(), Session()
+    running = app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, None, 16, None, busy)
+    for out in running:  # until its first sample grid: its checkpoint-sized files are being written
+        if out[1] is not None and not isinstance(out[1], dict):
+            break
+    try:
+        status = _train_one_step(other)
+        assert "training runs in progress; try again when they finish" in status and busy.run.exists()
+    finally:
+        busy.stop.set()
+        _drain(running)
+    status = _train_one_step(other)  # finished now: the busy session's run makes room
+    assert "✅" in status and "an older run of another session" in status and not busy.trained
+
+
 def test_train_refuses_bad_requests_with_messages(tmp_path):
     session = Session()
     cases = [
