@@ -614,31 +614,26 @@ def test_a_server_thread_is_served_at_once_and_the_choice_is_made_between_reques
     forward pass at a time, and a request that comes meanwhile goes first. Then the chosen path serves."""
     monkeypatch.delenv("FORGER_COMPUTE_THREAD", raising=False)
     monkeypatch.setenv("FORGER_DEVICE", "cpu")
-    gate = threading.Event()
     steps = []
     real = serving.Served.measuring
 
-    def gated(self, inputs, paths=None):  # the measurement's steps wait on the gate: a measurement that never ends
-        for _ in range(3):
+    def long(self, inputs, paths=None):  # 100 steps of 30 ms before the real measurement: a long choice
+        for _ in range(100):
             steps.append(1)
-            gate.wait(30)
+            time.sleep(0.03)
             yield
         return (yield from real(self, inputs, paths))
 
-    monkeypatch.setattr(serving.Served, "measuring", gated)
-    try:
-        first = _in_thread(lambda: gan.sample("mnist-dcgan", seed=2, n=2))
-        served = gan._serving_generator("mnist-dcgan", None)
-        assert not served.choices and served._pending  # answered, and the choice is still to be made
-        fp32 = gan.sample("mnist-dcgan", seed=2, n=2, precision="fp32")
-        assert [np.asarray(a).tolist() for a in first["value"]] == [np.asarray(a).tolist() for a in fp32]
-        second = _in_thread(lambda: gan.sample("mnist-dcgan", seed=3, n=1))  # goes before the measurement's steps
-        assert "value" in second and len(steps) < 3
-    finally:
-        gate.set()
+    monkeypatch.setattr(serving.Served, "measuring", long)
+    first = _in_thread(lambda: gan.sample("mnist-dcgan", seed=2, n=2))
+    served = gan._serving_generator("mnist-dcgan", None)
+    assert "value" in first and not served.choices and served._pending  # answered; the choice is still to come
+    second = _in_thread(lambda: gan.sample("mnist-dcgan", seed=3, n=1))  # goes before the measurement's steps
+    assert "value" in second and len(steps) < 100, len(steps)
+    fp32 = gan.sample("mnist-dcgan", seed=2, n=2, precision="fp32")  # until then: eager fp32's pixels
+    assert [np.asarray(a).tolist() for a in first["value"]] == [np.asarray(a).tolist() for a in fp32]
     assert serving.wait_for_background(120)
-    assert served.choices and not served._pending
-    assert serving.Served.measuring is gated and len(steps) == 3
+    assert served.choices and not served._pending and len(steps) == 100
 
 
 def test_prepare_makes_the_choice_in_the_background(serving_cache):
