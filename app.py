@@ -62,7 +62,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     translate_tab,
     translate_video_tab,
 )
-from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model
+from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model, prepare_models
 from forger_app.helpers import MAX_SLIDERS
 
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
@@ -417,6 +417,6 @@ guard(demo)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    # the default model is loaded and its serving path chosen in the background, between requests: no click waits
-    threading.Thread(target=gan.prepare, args=(default_model("noise"),), name="forger-prepare", daemon=True).start()
+    # the offline models are loaded and their serving paths chosen in the background, between requests
+    threading.Thread(target=prepare_models, name="forger-prepare", daemon=True).start()
     demo.launch(**LAUNCH_KWARGS)

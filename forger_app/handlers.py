@@ -92,6 +92,18 @@ def default_model(task: str) -> str:
     return offline[0]
 
 
+def prepare_models() -> None:
+    """At launch, in the background: load every noise model whose weights are here (the default first) and
+    start choosing its serving path on the compute thread, between requests, so no first click waits for a
+    load or a measurement. A model that fails to load is left to its first request (which says why)."""
+    first = default_model("noise")
+    for name in [first] + [n for n in H.noise_models() if n != first and H.availability(n) == "offline"]:
+        try:
+            gan.prepare(name)
+        except Exception:  # noqa: BLE001 - the request for it reports the error
+            log.warning("could not prepare %s at launch", name, exc_info=True)
+
+
 # ---------------------------------------------------------------------------- Sample
 
 

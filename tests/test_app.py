@@ -955,3 +955,23 @@ def test_ask_the_expert_about_a_translation():
     assert f"{100 * expected.probability:.0f}%" in res[5]
     assert "Translate an image first" in app.ask_expert_translation("cyclegan-mnist2digits", None, None, None,
                                                                     None)[5]
+
+
+def test_the_app_prepares_every_offline_noise_model_at_launch(monkeypatch, tmp_path):
+    """What `python app.py` starts beside the server: each noise model with weights here is loaded, the
+    default first, and its serving path chosen in the background, so no first click waits for either."""
+    from forger_app import handlers
+    from gan import serving
+
+    monkeypatch.setenv("FORGER_CACHE", str(tmp_path / "cache"))
+    gan.clear_serving_cache()
+    order = []
+    real = gan.prepare
+    monkeypatch.setattr(gan, "prepare", lambda name, **kw: (order.append(name), real(name, **kw)))
+    handlers.prepare_models()
+    offline = [n for n in H.noise_models() if H.availability(n) == "offline"]
+    assert order[0] == handlers.default_model("noise") and sorted(order) == sorted(offline)
+    assert serving.wait_for_background(300)
+    for name in offline:
+        assert gan.is_served(name) and gan._serving_generator(name, None).choices, name
+    gan.clear_serving_cache()
