@@ -59,7 +59,7 @@ def run(peak: dict[str, float], quick: bool = False) -> list[Row]:
         weights = weights_for(name, root)
         ref_model = gan.load_generator(name, weights=weights)
         for n in BATCHES:
-            choice = gan.serving_choice(name, n, weights=weights)  # measured (or read back) before timing
+            choice = gan.serving_choice(name, weights=weights)  # measured (or read back) before timing
             diff_max, diff_mean = pixel_diff(gan.sample(name, seed=SEED, n=n, weights=weights),
                                              reference_sample(ref_model, spec, n))
             timing = time_pair(lambda: reference_sample(ref_model, spec, n),
