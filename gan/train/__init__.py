@@ -6,7 +6,7 @@
     ...         print(event.message)   # weights in runs/mnist-dcgan/weights/mnist-dcgan
 
 ``python -m gan train MODEL ...`` is the same from the command line (see ``gan/train/cli.py``).
-Layout: ``loop.py`` (config, events, the loop), ``common.py`` (what all families share:
+Layout: ``config.py`` (``TrainConfig``), ``loop.py`` (events, the loop), ``common.py`` (what all families share:
 hardware, data stream, losses, EMA, checkpoints, grids, export), ``distributed.py`` (several
 processes that train as one), one file per family that differs: ``noise.py``, ``pix2pix.py``,
 ``cyclegan.py``.
@@ -14,6 +14,7 @@ processes that train as one), one file per family that differs: ``noise.py``, ``
 from __future__ import annotations
 
 from gan.train.common import TrainingOutOfMemoryError, load_checkpoint, push_run
-from gan.train.loop import TrainConfig, TrainEvent, train
+from gan.train.config import TrainConfig
+from gan.train.loop import TrainEvent, train
 
 __all__ = ["TrainConfig", "TrainEvent", "train", "load_checkpoint", "push_run", "TrainingOutOfMemoryError"]

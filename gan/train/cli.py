@@ -103,7 +103,7 @@ def cmd_refine_expert(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register ``train``, ``refine-expert`` and ``push`` on the ``python -m gan`` subparsers."""
-    from gan.train.loop import DEVICES, LOSSES, PRECISIONS, TrainConfig
+    from gan.train.config import DEVICES, LOSSES, PRECISIONS, TrainConfig
 
     s = sub.add_parser(
         "train", help="train a model (any family) on a dataset keyword or folder",

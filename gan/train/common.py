@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,10 +32,8 @@ from gan.data import TensorImageDataset
 from gan.folder_cache import DecodedFolder, default_workers
 from gan.registry import ModelSpec
 from gan.train import distributed
+from gan.train.config import TrainConfig
 from gan.weights import CheckpointMismatchError, atomic_write, save_pretrained
-
-if TYPE_CHECKING:
-    from gan.train.loop import TrainConfig
 
 log = logging.getLogger(__name__)
 
