@@ -18,6 +18,17 @@ PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{}.pth"
 CYCLEGAN_SPACE = "davidpiscasio/unpaired-img2img"
 JUNYANZ_LICENCE = "BSD-2-Clause (junyanz/pytorch-CycleGAN-and-pix2pix); the training data has its own terms"
 
+# Every model family: family name -> its module in gan.models (``gan.models.family_module``).
+# "mnist-gan" is a family's name as well as a model's: weights files store it as their family.
+FAMILIES = {
+    "mnist-gan": "mnist",
+    "cdcgan": "cdcgan",
+    "cifar": "cifar",
+    "dcgan": "dcgan",
+    "pix2pix": "pix2pix",
+    "cyclegan": "cyclegan",
+}
+
 
 class UnknownModelError(KeyError):
     """An unknown model name; the message suggests the closest registered names."""
@@ -87,7 +98,7 @@ class Evaluation:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # a key of gan.models.FAMILIES
+    family: str  # a key of FAMILIES
     task: Literal["noise", "translate"]
     description: str
     licence: str

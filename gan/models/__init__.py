@@ -8,15 +8,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-# family name -> module name in gan.models
-FAMILIES = {
-    "mnist-gan": "mnist",
-    "cdcgan": "cdcgan",
-    "cifar": "cifar",
-    "dcgan": "dcgan",
-    "pix2pix": "pix2pix",
-    "cyclegan": "cyclegan",
-}
+from gan.registry import FAMILIES  # family name -> module name in gan.models: the registry names them
+
+__all__ = ["FAMILIES", "family_module"]
 
 
 def family_module(family: str) -> ModuleType:
