@@ -89,10 +89,28 @@ CSS = """
 /* a sketchpad in its group: the group draws the frame (Gradio's group rule and the editor's inline border-style
    would give it a 3px dark one) */
 .sketch-box .block { border-width: 0; }
+/* Interpolate's two image boxes share half a column: their "Drop Image Here or Click to Upload" wraps instead
+   of ending in an ellipsis */
+#interp-image-a [data-testid=upload-text], #interp-image-b [data-testid=upload-text],
+#interp-image-a .prompt, #interp-image-b .prompt, #interp-image-a .prompt span, #interp-image-b .prompt span {
+  white-space: normal; overflow: visible; text-overflow: clip; flex-wrap: wrap; justify-content: center;
+  text-align: center; max-width: 100%; }
 /* messages wrap: a long file name or error never runs off the page */
 .prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 LAUNCH_KWARGS: dict[str, Any] = dict(theme=THEME, css=CSS, max_file_size="200mb")
+
+
+def _optional_number(**kwargs: Any) -> gr.Number:
+    """A number box that shows empty, not "0", while it holds no value: Gradio's number box shows null as 0 but
+    "" as empty, and an untouched empty box arrives as None ("the recipe's") all the same (forger_app.boundary).
+    (Not a gr.Number subclass: Gradio writes a .pyi file beside the module of every component class.)"""
+    box = gr.Number(None, **kwargs)
+    box.value = ""
+    return box
+
+
+CLEAR = "() => null"  # an input cleared in the browser: its output, now stale, is cleared there too
 
 
 def _sample_tab(session: gr.State) -> dict[str, Any]:
@@ -154,6 +172,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                api_name="random_seed", **INFER_KW)
     reset.click(reset_sliders, [model, seed, truncation, digit, session, start], [*sliders, image, png, status],
                 api_name="reset_sliders", **INFER_KW)
+    own.clear(None, None, [pair], js=CLEAR)
     project.click(project_image, [model, own, own_sketch, seed, truncation, session],
                   [start, pair, digit, *sliders, image, png, status], api_name="project", **INFER_KW)
     grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
@@ -207,8 +226,10 @@ def _sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
 
 def _translate_tab(session: gr.State) -> gr.Dropdown:
     default = default_model("translate")
+    # the info says once which models need a download; whether this machine can download them is asked on
+    # page load (a network probe of at most 1 s per host), never when the app is imported
     model = gr.Dropdown(H.model_choices("translate"), value=default, label="Model", elem_id="translate-model",
-                        info="Pix2Pix and CycleGAN models, one entry per direction")
+                        info=H.picker_info("translate", probe=False))
     status = gr.Markdown(H.model_status(default), elem_id="translate-status")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
@@ -225,22 +246,33 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
                            buttons=["download", "fullscreen"], elem_id="translate-out")
             ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
     with gr.Row():
+        # shown only for the models they change (handlers.translate_options_view)
         resolution = gr.Radio(RESOLUTIONS, value="model", label="Resolution", elem_id="translate-resolution",
-                              info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)")
+                              info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)",
+                              visible=H.takes_resolution(default))
         mode = gr.Radio(MODES, value="deterministic", label="Pix2Pix mode", elem_id="translate-mode",
-                        info="as the official code: test.py (paper) or test.py --eval; a CycleGAN has one")
+                        info="as the official code: test.py (paper) or test.py --eval",
+                        visible=H.has_modes(default))
         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
-                         elem_id="translate-seed")
+                         elem_id="translate-seed", visible=H.has_modes(default))
+    missing_video = H.missing_video_packages()
     with gr.Accordion("Translate a video (mp4, webm, mov, gif), frame by frame", open=False):
+        if missing_video:  # said before anyone uploads; the handler says the same if it is called anyway
+            gr.Markdown("⚠️ Not available on this server: " + H.video_help(missing_video) + ".",
+                        elem_id="translate-video-missing")
         with gr.Row(equal_height=False):
-            video = gr.Video(label="Input video", sources=["upload"], height=240, elem_id="translate-video-in")
+            # a file box, not gr.Video: Gradio's video box accepts only video/* types, and refuses GIFs
+            video = gr.File(label="Input video", file_types=list(H.VIDEO_SUFFIXES), height=120,
+                            elem_id="translate-video-in")
             video_out = gr.Video(label="Translated video", interactive=False, height=240,
                                  elem_id="translate-video-out")
         video_go = gr.Button("Translate the video", elem_id="translate-video-btn")
 
     options = [session, resolution, mode, seed]
-    model.input(translate_model_changed, [model, session], [status, sketch_box, out],
+    model.input(translate_model_changed, [model, session], [status, sketch_box, out, resolution, mode, seed],
                 api_name="select_translate_model", trigger_mode=LATEST, concurrency_limit=None)
+    image.clear(None, None, [out], js=CLEAR)
+    video.clear(None, None, [video_out], js=CLEAR)
     # preprocess=False: the handler opens the file itself (gan.load_image), so a file that is not an
     # image, or one far too large, gets a clear message instead of failing in Gradio's decoder.
     gr.on([go.click, image.upload], translate_tab, [model, image, *options], [out, status], api_name="translate",
@@ -266,11 +298,12 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             with gr.Row():
                 minutes = gr.Number(1, label="Minutes", info="the run ends after this long…",
                                     minimum=0, maximum=MAX_MINUTES, elem_id="train-minutes")
-                steps = gr.Number(None, label="Steps", info="…or after this many steps (empty: the recipe's)",
-                                  precision=0, minimum=0, maximum=MAX_STEPS, elem_id="train-steps")
-                # no minimum: an empty box arrives as 0, which means "the recipe's"
-                batch = gr.Number(None, label="Batch size", info="empty or 0: the recipe's", precision=0)
-                lr = gr.Number(None, label="Learning rate", info="empty or 0: the recipe's")
+                steps = _optional_number(label="Steps", info="…or after this many steps (empty: the recipe's)",
+                                         precision=0, minimum=0, maximum=MAX_STEPS, elem_id="train-steps")
+                # no minimum: 0, too, means "the recipe's"
+                batch = _optional_number(label="Batch size", info="empty or 0: the recipe's", precision=0,
+                                         elem_id="train-batch")
+                lr = _optional_number(label="Learning rate", info="empty or 0: the recipe's", elem_id="train-lr")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -361,6 +394,7 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
     model.input(expert_model_changed, [model, session], [status, sketch_box, heatmap, bars, verdict],
                 api_name="select_expert_model", trigger_mode=LATEST, concurrency_limit=None)
     # preprocess=False: the handler opens the upload itself (only files in Gradio's upload folder)
+    image.clear(None, None, [verdict, heatmap, bars], js="() => ['', null, null]")
     gr.on([judge.click, image.upload], expert_judge, [model, image, session], [verdict, heatmap, bars],
           api_name="expert_judge", preprocess=False, **INFER_KW)
     gr.on([sketch.input], expert_judge_sketch, [model, sketch, session], [verdict, heatmap, bars],

@@ -119,6 +119,8 @@ def wanted(block: Any) -> str:
         return "an image uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     if isinstance(block, gr.Video):
         return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
+    if isinstance(block, gr.File) and block.file_types and set(block.file_types) <= set(H.VIDEO_SUFFIXES):
+        return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     if isinstance(block, gr.File):
         return "a file uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     return "a value of the kind the page sends"

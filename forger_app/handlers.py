@@ -312,16 +312,26 @@ def _sketchpad_view(shown: bool) -> dict:
     return gr.update(visible=shown or "hidden")
 
 
+def translate_options_view(name: str | None) -> tuple:
+    """Updates of Resolution, Pix2Pix mode and dropout seed: each shown only for a model it changes; a hidden
+    one goes back to its default, so that nothing unseen changes the next translation."""
+    sized, modes = H.takes_resolution(name), H.has_modes(name)
+    return (gr.update(visible=sized, **({} if sized else {"value": "model"})),
+            gr.update(visible=modes, **({} if modes else {"value": "deterministic"})),
+            gr.update(visible=modes, **({} if modes else {"value": 0})))
+
+
 def translate_model_changed(model_key: str, state: Any = None) -> tuple:
     """Model picked: its status (how to get weights when it has none), the sketchpad for sketch2digit,
-    and an empty output (the previous model's translation would be stale)."""
+    an empty output (the previous model's translation would be stale), and the options it takes:
+    (status, sketchpad, output, resolution, mode, seed)."""
     session = _session(state)
     name = _name_of(model_key, session, "translate")
     try:
         status = _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         status = _fail(e, name)
-    return status, _sketchpad_view(H.has_sketchpad(name)), None
+    return (status, _sketchpad_view(H.has_sketchpad(name)), None, *translate_options_view(name))
 
 
 APP_VIDEO_FRAMES = 120  # the app translates at most this many frames of a video (the library: checks.MAX_VIDEO_FRAMES)
@@ -398,9 +408,15 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
             video = video["video"]
         if video is None:
             raise ValueError("no video: upload one (mp4, webm, mov or an animated gif)")
+        missing = H.missing_video_packages()  # the output is an mp4: even a GIF needs them
+        if missing:
+            raise ValueError(H.video_help(missing))
+        source = H.uploaded_file(video)
+        if Path(source).suffix.lower() not in H.VIDEO_SUFFIXES:
+            raise ValueError(f"{Path(source).name} is not a video this app reads: upload "
+                             + ", ".join(H.VIDEO_SUFFIXES))
         gan.raise_if_failing(name, weights)
         H.loaded(name, weights)
-        source = H.uploaded_file(video)
         out = H.output_path(".mp4", "forger-video-")
         frames = H.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
                           progress=lambda done, total: progress(done / total if total else None,
@@ -806,8 +822,9 @@ def page_load(state: Any = None) -> tuple:
     """On page load: refresh the model lists (weights may have appeared since start) and show a first sample."""
     session = _session(state)
     sample_key = default_model("noise")
-    return (_dropdown("noise", session, sample_key), _dropdown("noise", session, sample_key),
-            _dropdown("translate", session, default_model("translate")),
+    translate = _dropdown("translate", session, default_model("translate"))
+    translate["info"] = H.picker_info("translate")  # whether this machine can download the ⤓ models now
+    return (_dropdown("noise", session, sample_key), _dropdown("noise", session, sample_key), translate,
             *_render(sample_key, 0, 1.0, 0, [], session))
 
 

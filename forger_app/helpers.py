@@ -105,12 +105,56 @@ def availability(model: str | ModelSpec) -> str:
     return "train"
 
 
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")  # what the Translate tab's video box takes
+# what video translation imports beyond the app's own needs: (module, the package that brings it)
+VIDEO_PACKAGES = (("imageio", "imageio"), ("imageio_ffmpeg", "imageio-ffmpeg"))
+
+
+def missing_video_packages() -> list[str]:
+    """The packages video translation needs that are not installed (requirements.txt brings them all)."""
+    import importlib
+
+    missing = []
+    for module, package in VIDEO_PACKAGES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    return missing
+
+
+def video_help(missing: Sequence[str]) -> str:
+    """One sentence: what to install for video translation (no server path, no traceback)."""
+    return (f"video translation needs {' and '.join(missing)}, which requirements.txt installs: run "
+            f"`pip install -r requirements.txt` (or `pip install {' '.join(missing)}`) and restart the app")
+
+
 def has_sketchpad(name: str | None) -> bool:
     """The model takes a drawing (the registry's ``sketchpad``): the Translate tab shows its sketchpad."""
     try:
         return bool(name) and get_spec(name).sketchpad
     except gan.UnknownModelError:
         return False
+
+
+def has_modes(model: str | ModelSpec | None) -> bool:
+    """The Pix2Pix modes (and their dropout seed) change this model's output: a U-Net has dropout and BatchNorm;
+    a CycleGAN has neither, so every mode is the same computation for it."""
+    try:
+        spec = model if isinstance(model, ModelSpec) else get_spec(model) if model else None
+    except gan.UnknownModelError:
+        return False
+    return spec is not None and spec.family == "pix2pix"
+
+
+def takes_resolution(model: str | ModelSpec | None) -> bool:
+    """The model translates at sizes other than its own: models that frame each input as their training data
+    (the registry's ``preprocess.fit``: the digit CycleGANs) translate at model resolution only."""
+    try:
+        spec = model if isinstance(model, ModelSpec) else get_spec(model) if model else None
+    except gan.UnknownModelError:
+        return False
+    return spec is not None and spec.task == "translate" and not spec.preprocess.fit
 
 
 def train_start_model() -> str:
@@ -121,36 +165,77 @@ def train_start_model() -> str:
     return quick[0] if quick else gan.list_models()[0]
 
 
+DOWNLOAD_MARK = "⤓"  # in a model picker: weights not on this machine, downloaded on first use
+
+
+def can_download(model: str | ModelSpec) -> bool:
+    """Whether one of the model's download sources can be reached now. Each host is probed at most once per
+    ``gan.weights.REACH_TTL_S`` and for at most ``REACH_TIMEOUT_S`` (1 s), however many models share it."""
+    from huggingface_hub import constants
+
+    spec = model if isinstance(model, ModelSpec) else get_spec(model)
+    for source in spec.sources:
+        if source.kind == "hub" and not gan.weights.hub_offline() and gan.weights.reachable(constants.ENDPOINT):
+            return True
+        if source.kind == "url" and gan.weights.reachable(source.location):
+            return True
+    return False
+
+
 def model_label(name: str) -> str:
-    """The dropdown label of a registered model: its name, plus what to expect when it has no local weights."""
+    """The dropdown label of a registered model: its name, marked when its weights are not here (the
+    picker's info says once what the mark means: ``picker_info``)."""
     state = availability(name)
     if state == "offline":
         return name
     if state == "download":
-        return f"{name} (downloads on first use)"
+        return f"{name} {DOWNLOAD_MARK}"
     return f"{name} (no weights — train it)"
 
 
 def model_choices(task: str, session: Session | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs for a model dropdown: every registered model of ``task`` ('noise' or
-    'translate'), then the models this session trained."""
+    'translate'), those whose weights are here first, then the models this session trained."""
     names = noise_models() if task == "noise" else translate_models()
+    order = {"offline": 0, "download": 1, "train": 2}
+    names = sorted(names, key=lambda n: order[availability(n)])  # stable: the registry's order within a group
     choices = [(model_label(n), n) for n in names]
     if session is not None:
         choices += [(t.label, t.key) for t in session.trained.values() if get_spec(t.name).task == task]
     return choices
 
 
+TRANSLATE_INFO = "Pix2Pix and CycleGAN models, one entry per direction"
+
+
+def picker_info(task: str, probe: bool = True) -> str:
+    """The model picker's info line: says once, plainly, which models need a download and whether this
+    machine can download them now (``probe``: ask the network, at most 1 s per host; else say nothing of it)."""
+    base = TRANSLATE_INFO if task == "translate" else "Noise → image models"
+    names = noise_models() if task == "noise" else translate_models()
+    need = [n for n in names if availability(n) == "download"]
+    if not need:
+        return base
+    n = len(need)
+    which = f"{n} model{'s' if n != 1 else ''} marked {DOWNLOAD_MARK}"
+    if probe and not any(can_download(name) for name in need):
+        return (f"{base}. This machine is offline: the {which} (listed last) need a download and cannot run "
+                f"until it is online.")
+    return f"{base}. {DOWNLOAD_MARK}: not on this machine yet, downloaded on first use ({which})."
+
+
 def weights_help(name: str) -> str:
-    """Markdown: how to get weights for a model that has none here."""
+    """Markdown: how to get weights for a model that has none here, the likeliest way first."""
     spec = get_spec(name)
-    lines = [f"**Weights not available for `{name}`.** How to get them:",
-             f"- train it in the **Train** tab (they are then selectable here for your session), or run "
-             f"`{spec.train_command()}`;"]
-    if any(s.kind != "bundled" for s in spec.sources):
+    lines = [f"**Weights not available for `{name}`.** How to get them:"]
+    train = (f"- train it in the **Train** tab (they are then selectable here for your session), or run "
+             f"`{spec.train_command()}`;")
+    downloads = [s.describe() for s in spec.sources if s.kind != "bundled"]
+    if downloads:  # a download is the way for the official models: training them needs their dataset
         lines.append("- connect this machine to the internet: the weights are downloaded from "
-                     + ", ".join(s.describe() for s in spec.sources if s.kind != "bundled") + ";")
-    lines.append(f"- or convert a checkpoint you have: `python -m gan import {name} PATH -o weights/{name}`.")
+                     + ", ".join(downloads) + ";")
+    lines.append(f"- convert a checkpoint you have: `python -m gan import {name} PATH -o weights/{name}`;")
+    lines.append(train.replace("- train it", "- or train it"))
     return "\n".join(lines)
 
 
@@ -162,8 +247,12 @@ def model_status(model: str | ModelSpec) -> str:
     if state == "offline":
         return f"**{name}**: {spec.description}"
     if state == "download":
-        return (f"**{name}**: {spec.description}  \nIts weights are not on this machine yet; they are downloaded "
-                f"on first use (this can take a while), or see below if that fails.")
+        if not can_download(spec):  # said before the click: it cannot run here now
+            return (f"**{name}**: {spec.description}  \n{DOWNLOAD_MARK} **Needs a download, and this machine is "
+                    f"offline**: it cannot run here until the machine is online. The models listed before the "
+                    f"{DOWNLOAD_MARK} ones work offline.\n\n{weights_help(name)}")
+        return (f"**{name}**: {spec.description}  \n{DOWNLOAD_MARK} Its weights are not on this machine yet; they "
+                f"are downloaded on first use (this can take a while), or see below if that fails.")
     return f"**{name}**: {spec.description}\n\n{weights_help(name)}"
 
 
@@ -175,10 +264,26 @@ def scrub_paths(text: str) -> str:
     return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(folder)", text)
 
 
+def sources_tried(error: BaseException) -> list[str]:
+    """The sources a ``WeightsUnavailableError`` lists, each as 'where: why' (paths scrubbed)."""
+    text = str(error)
+    if "Sources tried" not in text:
+        return []
+    listed = text.split("Sources tried", 1)[1].split("What you can do", 1)[0]
+    return [scrub_paths(re.sub(r": \w+Error: ", ": ", line.strip()[2:]))
+            for line in listed.splitlines() if line.strip().startswith("- ")]
+
+
 def short_message(error: BaseException) -> str:
-    """One line for a toast: the error's first line of text, paths scrubbed."""
+    """One line for a toast: the error's first line of text, paths scrubbed; for missing weights, the
+    sources tried, in order, each with why it failed."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip().strip("`")]
-    return scrub_paths(lines[0] if lines else type(error).__name__)[:300]
+    first = scrub_paths(lines[0] if lines else type(error).__name__)
+    tried = sources_tried(error)
+    if tried:
+        head = first.split("Sources tried", 1)[0].strip()
+        return (f"{head} Sources tried, in order: " + "; ".join(tried) + ".")[:900]
+    return first[:300]
 
 
 LOAD_WAIT_S = 5.0  # a request waits this long for a model's weights; the download then goes on in the background

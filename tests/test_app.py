@@ -270,7 +270,7 @@ def test_translate_model_without_weights_says_how_to_get_them(no_bundled_weights
     assert out is None
     assert "Weights not available for `cyclegan-mnist2digits`" in status
     assert "python -m gan train cyclegan-mnist2digits" in status and "Traceback" not in status
-    status, sketch, out = app.translate_model_changed("pix2pix-sketch2digit", None)
+    status, sketch, out, *_ = app.translate_model_changed("pix2pix-sketch2digit", None)
     assert out is None
     assert "Weights not available" in status and sketch["visible"] is True
     # no sketchpad: hidden, not removed (it keeps its drawing and its brush for the next model that takes one)
@@ -751,7 +751,9 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gan.weights, "WEIGHTS_DIR", tmp_path / "nothing")
         _forget_loaded_models()
-        status, out = call("/select_translate_model", "cyclegan-mnist2digits")  # (the sketchpad box: page only)
+        # (the sketchpad box: page only); then resolution, mode and seed, hidden and back to their defaults
+        status, out, *options = call("/select_translate_model", "cyclegan-mnist2digits")
+        assert [(o["visible"], o["value"]) for o in options] == [(False, "model"), (False, "deterministic"), (False, 0)]
         assert out is None  # the previous model's output is cleared
         assert "Weights not available" in status
         out, status = call("/translate", "cyclegan-mnist2digits", handle_file(str(app.EXAMPLES / "mnist_3.png")))

@@ -386,6 +386,148 @@ def test_start_and_stop_a_training_run(page):
     page.keyboard.press("Escape")
 
 
+# ---------------------------------------------------------------------------- what a newcomer meets (issue 28)
+
+
+def _gif(path: Path, n: int = 4) -> Path:
+    from PIL import Image
+
+    frames = [Image.new("RGB", (48, 32), (255 - 50 * i,) * 3) for i in range(n)]  # different: GIF merges equal ones
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def _translate_model(page, name: str) -> None:
+    """Pick a translator (its label may carry the download mark) and wait until its status shows it."""
+    from playwright.sync_api import expect
+
+    _open_tab(page, "Translate")
+    if page.locator("#translate-model input").input_value().split(" ")[0] != name:
+        page.locator("#translate-model input").click()
+        page.get_by_role("option", name=re.compile(rf"^{re.escape(name)}( |$)")).first.click()
+    expect(page.locator("#translate-status")).to_contain_text(name, timeout=TIMEOUT_MS)
+
+
+def test_a_gif_dropped_into_the_video_box_is_translated_into_an_mp4(page, tmp_path):
+    from playwright.sync_api import expect
+
+    _translate_model(page, "pix2pix-sketch2digit")
+    page.get_by_text("Translate a video (mp4, webm, mov, gif), frame by frame").click()
+    box = page.locator("#translate-video-in input[type=file]")
+    accept = box.get_attribute("accept") or ""
+    assert ".gif" in accept and ".mp4" in accept, accept  # Gradio's gr.Video took video/* only: GIFs refused
+    box.set_input_files(str(_gif(tmp_path / "digits.gif")))
+    expect(page.locator("#translate-video-in")).to_contain_text("digits.gif", timeout=TIMEOUT_MS)
+    page.locator("#translate-video-btn").click()
+    expect(page.locator("#translate-status")).to_contain_text("4 frames translated", timeout=TIMEOUT_MS)
+    video = page.locator("#translate-video-out video")
+    video.wait_for()
+    assert page.request.get(video.get_attribute("src")).ok
+    assert page.locator("[data-testid=toast-body]", has_text="Invalid file type").count() == 0
+    # a cleared input clears the translation made from it
+    page.locator("#translate-video-in").get_by_role("button", name="Clear").click()
+    expect(page.locator("#translate-video-out video")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def test_offline_a_translator_that_needs_a_download_says_so_before_the_click_and_lists_the_sources_tried(
+        page, tmp_path):
+    from playwright.sync_api import expect
+
+    from forger_app import helpers as H
+
+    name = "cyclegan-horse2zebra"  # an official model: downloaded on first use, never bundled
+    if H.availability(name) != "download" or H.can_download(name):
+        pytest.skip(f"{name}'s weights are here, or this machine is online: the offline path cannot be shown")
+    page.reload()
+    page.locator("#sample-image img").wait_for()
+    _open_tab(page, "Translate")
+    picker = page.locator("#translate-model")
+    # once, in the picker's info (set on page load, after a probe of the network), and marked in the list
+    expect(picker).to_contain_text("This machine is offline", timeout=TIMEOUT_MS)
+    assert picker.inner_text().count("offline") == 1
+    page.locator("#translate-model input").click()
+    options = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    marked = [o for o in options if o.endswith(H.DOWNLOAD_MARK)]
+    assert marked and options[-len(marked):] == marked, options  # grouped: the ones that run here come first
+    assert not any("downloads on first use" in o for o in options)
+    # before the click: the status says it cannot run here
+    _translate_model(page, name)
+    status = page.locator("#translate-status")
+    expect(status).to_contain_text("Needs a download, and this machine is offline")
+    expect(status).to_contain_text("connect this machine to the internet")
+    # the click: the toast lists every source tried, with why each failed, and no server path
+    page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
+    toast = page.locator("[data-testid=toast-body]", has_text="Sources tried").first
+    expect(toast).to_be_visible(timeout=TIMEOUT_MS)
+    text = toast.inner_text()
+    assert re.search(r"Sources tried, in order: bundled folder .*; Hub .*; URL http", text), text
+    assert "cannot be reached" in text and str(ROOT) not in text, text
+    _close_toasts(page)
+
+
+def test_translate_shows_only_the_options_a_model_takes(page):
+    from playwright.sync_api import expect
+
+    options = {k: page.locator(f"#translate-{k}") for k in ("resolution", "mode", "seed")}
+    _translate_model(page, "pix2pix-sketch2digit")  # a U-Net: every option changes its output
+    for box in options.values():
+        expect(box).to_be_visible(timeout=TIMEOUT_MS)
+    options["mode"].get_by_text("Official --eval").click()
+    _translate_model(page, "cyclegan-mnist2digits")  # a CycleGAN framing digits as MNIST: none of them
+    for box in options.values():
+        expect(box).to_be_hidden(timeout=TIMEOUT_MS)
+    _translate_model(page, "cyclegan-horse2zebra")  # a CycleGAN at any size: the resolution, no Pix2Pix mode
+    expect(options["resolution"]).to_be_visible(timeout=TIMEOUT_MS)
+    expect(options["mode"]).to_be_hidden()
+    expect(options["seed"]).to_be_hidden()
+    _translate_model(page, "pix2pix-sketch2digit")  # shown again, back at its default (hidden, it was reset)
+    expect(options["mode"]).to_be_visible(timeout=TIMEOUT_MS)
+    expect(options["mode"].locator("input[value=deterministic]")).to_be_checked()
+
+
+def test_a_cleared_input_clears_its_stale_output(page):
+    from playwright.sync_api import expect
+
+    _translate_model(page, "pix2pix-sketch2digit")
+    page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
+    page.locator("#translate-out img").wait_for()
+    page.locator("#translate-in").get_by_role("button", name="Remove Image").click()
+    expect(page.locator("#translate-out img")).to_have_count(0, timeout=TIMEOUT_MS)
+    _open_tab(page, "Expert")
+    _select(page, "expert-model", "mnist-dcgan")
+    verdict = page.locator("#expert-verdict")
+    page.locator("#expert-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
+    expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
+    page.locator("#expert-in").get_by_role("button", name="Remove Image").click()
+    expect(verdict).not_to_contain_text("P(real)", timeout=TIMEOUT_MS)
+
+
+def test_interpolate_image_boxes_show_their_whole_prompt(page):
+    _open_tab(page, "Interpolate")
+    for box in ("#interp-image-a", "#interp-image-b"):
+        prompt = page.locator(f"{box} [data-testid=upload-text]")
+        prompt.wait_for()
+        assert "Click to Upload" in prompt.inner_text()
+        cut = prompt.evaluate("""e => [e, ...e.querySelectorAll('*')].filter(x => x.scrollWidth > x.clientWidth + 1
+            || x.getBoundingClientRect().right > e.closest('.block').getBoundingClientRect().right + 1)
+            .map(x => x.className + ': ' + x.textContent.trim().slice(0, 40))""")
+        assert not cut, (box, cut)  # "Drop Image Here or Clic…" was cut off at 1280x1000
+
+
+def test_the_train_fields_show_empty_where_the_hint_says_empty_means_the_recipes(page):
+    from playwright.sync_api import expect
+
+    page.reload()  # the fields as a new visitor sees them
+    page.locator("#sample-image img").wait_for()
+    _open_tab(page, "Train")
+    page.locator("#train-steps input").wait_for()
+    for field in ("train-steps", "train-batch", "train-lr"):
+        expect(page.locator(f"#{field}")).to_contain_text("empty", timeout=TIMEOUT_MS)  # the hint
+        assert page.locator(f"#{field} input").input_value() == "", field  # Gradio's number box showed "0"
+    assert page.locator("#train-minutes input").input_value() == "1"
+
+
 # ---------------------------------------------------------------------------- screenshots
 
 
