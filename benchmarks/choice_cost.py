@@ -29,10 +29,10 @@ def measure(name: str) -> tuple[object, float]:
     if not pretrained:
         torch.manual_seed(0)
     model = gan.load_generator(name, pretrained=pretrained, device="cpu")
-    served = serving.Served(model, torch.device("cpu"), f"bench-{name}", gan._probe(spec),
+    served = serving.Served(model, torch.device("cpu"), f"bench-{name}", serving.probe_for(spec),
                             accuracy_batch=16 if spec.task == "noise" else 1)
     start = time.perf_counter()
-    choice = served.measure(gan._probe_like(spec))
+    choice = served.measure(serving.probe_like(spec))
     return choice, time.perf_counter() - start
 
 

@@ -49,7 +49,7 @@ t = time.perf_counter()
 if how == "ours":
     size = gan.translate(name, photo, weights=weights, resolution="full").size
 else:
-    x = gan._prepare(spec, photo, photo.size)[None]
+    x = gan.images.prepare_input(spec, photo, photo.size)[None]
     with torch.inference_mode():
         if spec.family == "cyclegan":
             y = model(translation._pad_to(x, 4)[0])[..., :height, :width]

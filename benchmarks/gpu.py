@@ -40,7 +40,7 @@ def run(peak: dict[str, float], quick: bool = False) -> list[Row]:
     for name in MODELS:
         spec = gan.registry.get_spec(name)
         weights = weights_for(name, root)
-        served = gan._serving_generator(name, weights)
+        served = serving.serving_generator(name, weights)
         eager = served.eager
         graph = serving.CudaGraphs(eager)  # the reference: plain fp32 weights, one captured graph
         for n in ((1, 64) if spec.task == "noise" else (1,)):

@@ -36,7 +36,7 @@ def reference_translate(eager: torch.nn.Module, name: str, image: Image.Image, w
         with torch.no_grad():
             return eager(x)
 
-    with mock.patch.object(gan, "_serving_generator", lambda *_: plain):
+    with mock.patch.object(gan.serving, "serving_generator", lambda *_: plain):
         return gan.translate(name, image, weights=weights)
 
 

@@ -41,7 +41,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.no_serving:
         return 0
     try:
-        served = gan._serving_generator(args.model, args.weights)
+        served = gan.serving.serving_generator(args.model, args.weights)
     except gan.WeightsUnavailableError:
         print("\nserving: no weights on this machine, so no path was chosen")
         return 0

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from gan import data
+from gan import data, images, serving
 from gan.registry import ModelSpec, Preprocess, get_spec
 
 CALIBRATION_SIZE = 400  # real validation images and generated samples the percentiles are taken among
@@ -72,7 +72,7 @@ def _prepare(spec: ModelSpec, image: Any) -> tuple[torch.Tensor, Image.Image]:
 
     img = gan.load_image(image)
     pre = _digit_frame(spec) if spec.task == "noise" else spec.preprocess
-    return gan._prepare(replace(spec, preprocess=pre), img), img
+    return images.prepare_input(replace(spec, preprocess=pre), img), img
 
 
 @functools.lru_cache(maxsize=8)
@@ -134,9 +134,7 @@ def _shown_digits(x: torch.Tensor) -> list[int] | None:
 
 
 def _translate(spec: ModelSpec, x: torch.Tensor, weights: str | None) -> torch.Tensor:
-    import gan
-
-    return gan._serving_generator(spec.name, weights)(x)
+    return serving.serving_generator(spec.name, weights)(x)
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,9 +6,15 @@ depend on the batch size), whatever device the model runs on.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
+
+from gan import checks
+from gan.registry import ModelSpec
 
 
 def seeded_latents(seed: int, n: int, dim: int, truncation: float = 1.0) -> torch.Tensor:
@@ -66,3 +72,30 @@ def pca_directions(generator: nn.Module, k: int = 8, n: int = 2000, seed: int = 
     # Least squares: z ≈ coords @ U, so row i of U is the latent direction of component i.
     u = torch.linalg.lstsq(coords, z - z.mean(0)).solution  # (k, latent_dim)
     return u / u.norm(dim=1, keepdim=True)
+
+
+def class_labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch.Tensor | None:
+    """The class indices (n,) of a conditional model's images: ``label`` for all, one per image, or 0, 1, 2, ...
+    by default; None for an unconditional model (which refuses a label)."""
+    if not spec.conditional:
+        if label is not None:
+            raise ValueError(f"{spec.name!r} is not conditional; it takes no label")
+        return None
+    k = len(spec.classes)
+    labels = torch.arange(n) % k if label is None else torch.as_tensor(
+        [label] * n if isinstance(label, int) else list(label), dtype=torch.long)
+    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"label must be an int in 0..{k - 1} or a list of {n} of them, got {label!r}")
+    return labels
+
+
+def end_latent(spec: ModelSpec, what: str, seed: int | None, z: Any, truncation: float) -> torch.Tensor:
+    """One end of an interpolation, (latent_dim,): the latent of ``seed``, or the given latent ``z``."""
+    if z is None:
+        seed = checks.number(what, seed, 0, checks.MAX_SEED, integer=True)
+        return seeded_latents(seed, 1, spec.latent_dim, truncation)[0]
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.numel() != spec.latent_dim or not torch.isfinite(z).all():
+        raise ValueError(f"the latent of {what[-1]} must hold {spec.latent_dim} finite numbers, got shape "
+                         f"{tuple(z.shape)}")
+    return z.reshape(spec.latent_dim)  # as gan.sample: truncation scales seeded latents, a given one is used as it is

@@ -20,7 +20,7 @@ from PIL import Image
 from torch import nn
 
 from gan import checks, latent
-from gan.registry import ModelSpec
+from gan.registry import ModelSpec, as_spec
 
 Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is happening)
 
@@ -113,7 +113,7 @@ def project(name: str | ModelSpec, image: Any, *, steps: int | None = None, labe
     import gan
 
     started = time.perf_counter()
-    spec = gan._spec(name)
+    spec = as_spec(name)
     if spec.task != "noise":
         raise ValueError(f"{spec.name!r} is a translator; only noise->image models can project an image")
     default_steps, default_starts = DEFAULTS.get(spec.channels, DEFAULTS[3])
@@ -123,7 +123,7 @@ def project(name: str | ModelSpec, image: Any, *, steps: int | None = None, labe
     starts = checks.number("starts", starts, 1, checks.MAX_PROJECTION_STARTS, integer=True)
     seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
     if label is not None:
-        gan._labels(spec, int(label), 1)  # a clear message for a label out of range, or on an unconditional model
+        latent.class_labels(spec, int(label), 1)  # a clear message for a label out of range, or on an unconditional model
         label = int(label)
     g = _generator(spec.name, None if weights is None else str(weights))
     real = target(spec, image)[None]  # (1, C, S, S)

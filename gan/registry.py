@@ -276,6 +276,11 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"unknown model {name!r}{hint} See: python -m gan list") from None
 
 
+def as_spec(model: str | ModelSpec) -> ModelSpec:
+    """A model's spec: looked up once per call, and passed down (a ModelSpec is taken as it is)."""
+    return model if isinstance(model, ModelSpec) else get_spec(model)
+
+
 def list_specs(family: str | None = None, task: str | None = None) -> list[ModelSpec]:
     return [s for s in REGISTRY.values()
             if (family is None or s.family == family) and (task is None or s.task == task)]

@@ -61,6 +61,12 @@ most ``checks.MAX_IMAGES`` images) and short, so queueing them on one thread cos
 model is loaded (maybe downloaded) first, on a short-lived thread of its own; translations (minutes at
 full size) run on the request's own thread. ``FORGER_COMPUTE_THREAD=0`` runs everything on the caller's
 thread.
+
+The served models (``serving_generator``, at the end of this file): each (model, weights) is loaded once,
+behind a lock of its own, and shared by every caller; at most ``MAX_SERVED`` stay loaded (least recently
+used dropped); a model whose weights could not be found is not tried again before its backoff
+(``FAILURE_BACKOFF_S``) ends. ``gan.prepare``, ``gan.serving_choice``, ``gan.is_served``,
+``gan.raise_if_failing`` and ``gan.clear_serving_cache`` are this cache's public face.
 """
 from __future__ import annotations
 
@@ -68,6 +74,7 @@ import collections
 import concurrent.futures
 import contextlib
 import copy
+import functools
 import logging
 import os
 import statistics
@@ -75,12 +82,15 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from gan import hardware, runtime
+from gan import checks, hardware, latent, runtime
+from gan.registry import ModelSpec, as_spec, get_spec
+from gan.weights import WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -788,3 +798,177 @@ class Served:
             return self._run(fn, inputs).cpu()
         return torch.cat([self._run(fn, tuple(None if t is None else t[i:i + 1] for t in inputs)).cpu()
                           for i in range(n)])
+
+
+# ---------------------------------------------------------------------------- the served models
+
+MAX_SERVED = 16  # models kept loaded; the least recently used is dropped beyond this
+_served: collections.OrderedDict[tuple[str, str | None], Served] = collections.OrderedDict()
+_served_lock = threading.Lock()  # guards the dict only: never held while a model loads
+_load_locks: dict[tuple[str, str | None], threading.Lock] = {}
+# A model whose weights could not be found is not tried again for a while: 30 s, doubling to 15 min.
+FAILURE_BACKOFF_S = (30.0, 900.0)
+_failed: dict[tuple[str, str | None], tuple[float, int, str]] = {}  # key -> (retry after, failures, message)
+
+
+def probe_for(spec: ModelSpec) -> Callable[[int, tuple], tuple]:
+    """The deterministic input every serving path of ``spec`` is measured and checked on."""
+    def probe(batch: int, like: tuple) -> tuple:
+        if spec.task == "noise":
+            z = latent.seeded_latents(0, batch, spec.latent_dim)
+            labels = like[1] if len(like) > 1 else None
+            if labels is None:
+                return (z,) + ((None,) if len(like) > 1 else ())
+            ids = torch.arange(batch) % len(spec.classes)
+            return z, (nn.functional.one_hot(ids, len(spec.classes)).float() if labels.is_floating_point() else ids)
+        shape = like[0].shape[1:]  # (C, H, W): smooth random images, like photos and drawings
+        small = torch.rand(batch, shape[0], 8, 8, generator=torch.Generator().manual_seed(0))
+        return (nn.functional.interpolate(small, size=tuple(shape[1:]), mode="bilinear") * 2 - 1,)
+    return probe
+
+
+def serving_generator(name: str, weights: str | Path | None) -> Served:
+    """The served generator of (name, weights), loaded once and shared: loading one model never
+    waits for another, and two users never race on one 'current model'."""
+    key = (name, None if weights is None else str(weights))
+    with _served_lock:
+        if key in _served:
+            _served.move_to_end(key)
+            return _served[key]
+        lock = _load_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _served_lock:
+            if key in _served:
+                return _served[key]
+            failed = _failed.get(key)
+        if failed is not None and time.monotonic() < failed[0]:
+            raise WeightsUnavailableError(failed[2])
+        import gan  # the public loader, looked up at call time
+
+        spec = get_spec(name)
+        device = hardware.serving_device()
+        try:
+            model = gan.load_generator(name, weights=weights, device=device)
+        except WeightsUnavailableError as e:
+            count = 1 if failed is None else failed[1] + 1
+            wait = min(FAILURE_BACKOFF_S[0] * 2 ** (count - 1), FAILURE_BACKOFF_S[1])
+            with _served_lock:
+                _failed[key] = (time.monotonic() + wait, count, str(e))
+            raise
+        with _served_lock:
+            _failed.pop(key, None)
+        label = name if weights is None else f"{name}@{Path(str(weights)).name}"
+        served = Served(model, device, label, probe_for(spec), accuracy_batch=16 if spec.task == "noise" else 1)
+        with _served_lock:
+            _served[key] = served
+            while len(_served) > MAX_SERVED:
+                _served.popitem(last=False)
+        return served
+
+
+def raise_if_failing(name: str, weights: str | Path | None = None) -> None:
+    """Raise at once the error of a model whose weights recently failed to load (its backoff has not
+    ended), so a caller can refuse before any work (decoding an upload); otherwise do nothing."""
+    with _served_lock:
+        failed = _failed.get((name, None if weights is None else str(weights)))
+    if failed is not None and time.monotonic() < failed[0]:
+        raise WeightsUnavailableError(failed[2])
+
+
+def is_served(name: str, weights: str | Path | None = None) -> bool:
+    """Whether ``name`` (with these weights) is loaded and served in this process: nothing is probed."""
+    return (name, None if weights is None else str(weights)) in _served
+
+
+def clear_serving_cache() -> None:
+    """Forget every loaded model, its in-memory path choices and remembered load failures (the disk cache stays)."""
+    with _served_lock:
+        _served.clear()
+        _load_locks.clear()
+        _failed.clear()
+    directions.cache_clear()
+
+
+def probe_like(spec: ModelSpec) -> tuple:
+    """Inputs of batch 1 shaped like the ones ``spec``'s generator is served."""
+    if spec.task == "noise":
+        return torch.zeros(1, spec.latent_dim), (torch.zeros(1, dtype=torch.long) if spec.conditional else None)
+    size = spec.preprocess.size
+    return (torch.zeros(1, spec.preprocess.channels, size, size),)
+
+
+def serving_choice(name: str, *, weights: str | Path | None = None) -> Choice:
+    """Which path serves ``name`` on this machine (at model resolution), and why; measured now if not known.
+    One choice serves every batch size: each image is computed alone (``gan.serving``)."""
+    return serving_generator(name, weights).choice(probe_like(get_spec(name)))
+
+
+def prepare(name: str, *, weights: str | Path | None = None) -> None:
+    """Load ``name`` and start choosing its serving path in the background (on the compute thread, between
+    requests): a server calls this at start for its default model, so no click waits on the measurement."""
+    served = serving_generator(name, weights)
+    served.choice(probe_like(get_spec(name)), wait=False)
+
+
+def load_recording(name: str, weights: str | Path | None, errors: list[BaseException]) -> None:
+    """``serving_generator(name, weights)`` as the target of a loading thread: its exception goes to
+    ``errors``, for the thread that waits on the load to raise."""
+    try:
+        serving_generator(name, weights)
+    except BaseException as e:  # noqa: BLE001 - raised again by whoever waits for the load
+        errors.append(e)
+
+
+def load_on_own_thread(name: str, weights: str | Path | None) -> None:
+    """``serving_generator(name, weights)`` on a thread of its own, waiting for it: loading runs torch
+    ops, and a thread that runs them keeps an OpenMP team for as long as it lives (see
+    ``compute_thread``); this one ends with the load."""
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=load_recording, args=(name, weights, errors), name=f"forger-load {name}",
+                              daemon=True)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def on_compute_thread(fn: Callable) -> Callable:
+    """Run a noise->image call on the CPU's one compute thread (``compute_thread``: one
+    OpenMP team in a server, not one per request thread). Its model is loaded first, outside that
+    thread, so a download blocks only the request that needs it."""
+
+    @functools.wraps(fn)
+    def wrapper(name: str | ModelSpec, *args: Any, **kwargs: Any) -> Any:
+        if not compute_thread_wanted():  # first: the cheapest test, and the main thread's answer
+            return fn(name, *args, **kwargs)
+        spec = as_spec(name)
+        if spec.task != "noise" or hardware.serving_device().type != "cpu":
+            return fn(name, *args, **kwargs)
+        if not is_served(spec.name, kwargs.get("weights")):
+            load_on_own_thread(spec.name, kwargs.get("weights"))
+        return compute_thread(fn, name, *args, **kwargs)
+
+    return wrapper
+
+
+def run_generator(spec: ModelSpec, z: torch.Tensor, labels: torch.Tensor | None, weights: str | Path | None,
+                  precision: str | None, finite: bool = False) -> torch.Tensor:
+    """``gan.generate`` with the spec looked up, on the caller's thread; ``finite``: z is known finite (seeded latents), skip that check."""
+    if spec.task != "noise":
+        raise ValueError(f"{spec.name!r} is a translator; use gan.translate")
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.dim() != 2 or z.shape[1] != spec.latent_dim or not 1 <= z.shape[0] <= checks.MAX_IMAGES:
+        raise ValueError(f"latents must be shaped (n, {spec.latent_dim}) with n from 1 to {checks.MAX_IMAGES}, "
+                         f"got {tuple(z.shape)}")
+    if not finite and not torch.isfinite(z).all():
+        raise ValueError("latents must be finite numbers (no NaN or infinity)")
+    return serving_generator(spec.name, weights)(z, labels, precision=precision)
+
+
+@functools.lru_cache(maxsize=32)
+def directions(name: str, weights: str | None, k: int) -> torch.Tensor:
+    """``gan.slider_directions``, computed once per model (``clear_serving_cache`` forgets them)."""
+    spec = get_spec(name)
+    if spec.latent_dim <= 32:
+        return torch.eye(spec.latent_dim)  # small latents: one slider per raw dimension
+    return latent.pca_directions(serving_generator(name, weights).eager, k=k)

@@ -6,14 +6,17 @@
   the plain forward pass up to float rounding.
 - A U-Net Pix2Pix runs in overlapping tiles of its training size, blended with feathered weights
   (``tile_weights``), so that no seam shows.
-- ``translate_folder`` and ``translate_video`` run ``gan.translate`` image by image, frame by frame.
+- ``translate_folder`` and ``translate_video`` run ``translate`` image by image, frame by frame.
 
-The public entry points are ``gan.translate(..., resolution=, mode=)``, ``gan.translate_folder`` and
-``gan.translate_video``; design notes and measurements are in the README (Full resolution, Pix2Pix modes, ...).
+The public entry points, defined at the end of this file and exported by ``gan``, are
+``gan.translate(..., resolution=, mode=)``, ``gan.translate_folder`` and ``gan.translate_video``; design
+notes and measurements are in the README (Full resolution, Pix2Pix modes, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gan import checks
+from gan import checks, images, serving
 from gan.models import cyclegan, pix2pix
-from gan.registry import ModelSpec
+from gan.registry import ModelSpec, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -381,3 +384,121 @@ def write_video(path: Path, frames: Iterator[Image.Image], fps: float) -> int:
                 a = np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
             writer.append_data(a)
     return count
+
+
+# ---------------------------------------------------------------------------- the public entry points
+
+
+_full_runs = threading.BoundedSemaphore(1)  # one large full-resolution translation at a time: bounded memory
+
+
+def translate(name: str, image: Any, *, weights: str | Path | None = None, precision: str | None = None,
+              resolution: str | int = "model", mode: str = "deterministic", seed: int = 0,
+              progress: Progress | None = None) -> Image.Image:
+    """Translate one image with a Pix2Pix or CycleGAN model; any size or mode in.
+
+    Args:
+        name: a translator (see ``list_models(task="translate")``).
+        image: a path, bytes, PIL image or array.
+        weights: use these weights instead of the registry's.
+        precision: the serving path at model resolution (see ``gan.sample``); other resolutions run eager fp32.
+        resolution: 'model' translates at the model's size (256x256 for the official models) and returns the
+            input's aspect ratio, long side up to 1024; 'full' translates at the input's own size (a CycleGAN
+            whole, a Pix2Pix U-Net in feathered tiles; at most ``checks.MAX_TRANSLATE_PIXELS``); a number N
+            translates at long side N.
+        mode: Pix2Pix only (a CycleGAN has no dropout nor running statistics): 'deterministic' (image
+            statistics, no dropout), 'paper' (the official test.py: image statistics, dropout on, seeded by
+            ``seed``) or 'eval' (the official test.py --eval: running statistics, no dropout).
+        seed: the dropout seed of mode 'paper'.
+        progress: called with (tiles done, tiles in all) while a full-resolution translation runs.
+
+    Example:
+        >>> gan.translate("cyclegan-horse2zebra", "horse.jpg", resolution="full").save("zebra.jpg")
+    """
+    spec = get_spec(name)
+    if spec.task != "translate":
+        raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
+    resolution = check_resolution(resolution)
+    mode = check_mode(spec, mode)
+    seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
+    if resolution != "model" and spec.preprocess.fit:
+        raise ValueError(f"{name!r} frames each digit as MNIST does, in {spec.preprocess.size}x"
+                         f"{spec.preprocess.size}: it translates at model resolution only")
+    img = images.open_image(image)
+    with images.image_slot(img):
+        img = images.decode(img)
+        width, height = img.size
+        size = None if resolution == "model" else target_size(width, height, resolution)
+        x = images.prepare_input(spec, img, size)[None]  # (1, C, S, S) or (1, C, H, W)
+        del img
+    served = serving.serving_generator(name, weights)
+    model = served.eager
+    if mode != "deterministic" and spec.family == "pix2pix":
+        model = pix2pix.with_mode(served.eager, mode, seed)
+    if resolution == "model":
+        if model is served.eager:
+            y = served(x, precision=precision)
+        else:
+            with torch.inference_mode():
+                y = model(x.to(served.device)).cpu()
+        out_size = images.output_size(width, height, spec.preprocess.size)
+        return images.to_images(y)[0].resize(out_size, Image.Resampling.BICUBIC)
+    big = x.shape[-1] * x.shape[-2] > images.BIG_IMAGE_PIXELS // 4
+    with _full_runs if big else contextlib.nullcontext():
+        y = run_full(model, spec, x, progress=progress)
+    return images.to_images(y)[0]
+
+
+def translate_folder(name: str, folder: str | Path, output: str | Path, *,
+                     progress: Progress | None = None, **options: Any) -> tuple[list[Path], dict[str, str]]:
+    """Translate every image directly inside ``folder`` (at most ``checks.MAX_FOLDER_IMAGES``) into
+    ``output``/<name>.png; ``options`` as for ``translate``. Returns (files written, {file name: error})
+    for the images that could not be translated; ``progress`` gets (images done, images in all).
+
+    Example:
+        >>> written, failed = gan.translate_folder("cyclegan-horse2zebra", "horses/", "zebras/", resolution="full")
+    """
+    folder, output = Path(folder), Path(output)
+    files = list_images(folder)
+    get_spec(name)  # an unknown model fails before any folder is made
+    if output.resolve() == folder.resolve():
+        raise ValueError("the output folder must differ from the input folder")
+    output.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failed: dict[str, str] = {}
+    for i, path in enumerate(files):
+        try:
+            out = output / f"{path.stem}.png"
+            translate(name, path, **options).save(out)
+            written.append(out)
+        except ValueError as e:  # a bad image is reported, and the others are translated
+            failed[path.name] = str(e)
+        if progress is not None:
+            progress(i + 1, len(files))
+    return written, failed
+
+
+def translate_video(name: str, source: str | Path, output: str | Path, *, max_frames: int | None = None,
+                    progress: Progress | None = None, **options: Any) -> int:
+    """Translate a video (mp4, webm, mov, mkv, avi: needs imageio and imageio-ffmpeg) or an animated GIF
+    frame by frame into ``output`` (.mp4 or .gif), at the source's frame rate; ``options`` as for
+    ``translate``. At most ``max_frames`` frames (default and limit: ``checks.MAX_VIDEO_FRAMES``), checked
+    from the header before decoding. Returns the number of frames written.
+
+    Example:
+        >>> gan.translate_video("cyclegan-horse2zebra", "horse.mp4", "zebra.mp4")
+    """
+    source, output = Path(source), Path(output)
+    spec = get_spec(name)
+    if spec.task != "translate":
+        raise ValueError(f"{name!r} is a noise->image model; use gan.sample")
+    limit = checks.MAX_VIDEO_FRAMES if max_frames is None else \
+        checks.number("max_frames", max_frames, 1, checks.MAX_VIDEO_FRAMES, integer=True)
+    frames, fps, count = read_video(source, limit)
+
+    def translated():
+        for i, frame in enumerate(frames):
+            yield translate(name, frame, **options)
+            if progress is not None:
+                progress(i + 1, count or 0)
+    return write_video(output, translated(), fps)

@@ -529,3 +529,14 @@ def import_checkpoint(spec: ModelSpec, checkpoint: str | Path, out: str | Path, 
                     f"Licence: {spec.licence}\n")
     return save_pretrained(model, out, name=spec.name, family=spec.family, generator=spec.generator, card=card,
                            extra={"imported_from": Path(checkpoint).name}, dtype=dtype)
+
+
+def build_generator(spec: ModelSpec, config: dict[str, Any] | None = None) -> nn.Module:
+    """The generator of ``spec``, with a weights file's own constructor arguments checked first."""
+    from gan.models import family_module
+
+    cls = family_module(spec.family).Generator
+    kwargs = (config or {}).get("generator")
+    if kwargs is None:
+        return cls(**spec.generator)
+    return cls(**check_kwargs(cls, kwargs, spec.generator, f"{spec.name} config"))

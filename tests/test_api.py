@@ -45,13 +45,13 @@ def test_slider_i_moves_the_latent_along_direction_i_only_and_by_its_value(monke
     else; and an edit gives the image of the moved latent itself."""
     dirs = gan.slider_directions("dcgan-faces")
     z = gan.latent.seeded_latents(5, 1, 100)
-    given, generate = [], gan._generate
+    given, generate = [], gan.serving.run_generator
 
     def watching(spec, z, *args, **kwargs):  # what sample hands the served generator
         given.append(z.clone())
         return generate(spec, z, *args, **kwargs)
 
-    monkeypatch.setattr(gan, "_generate", watching)
+    monkeypatch.setattr(gan.serving, "run_generator", watching)
     gan.sample("dcgan-faces", z=z, precision="fp32")
     assert torch.equal(given[0], z)
     for i in (0, 3):

@@ -166,7 +166,7 @@ def test_translator_inputs_match_what_gan_translate_feeds_the_generator(monkeypa
             seen.append(x.clone())
             return x
 
-    monkeypatch.setattr(gan, "_serving_generator", lambda name, weights: Recorder())
+    monkeypatch.setattr(gan.serving, "serving_generator", lambda name, weights: Recorder())
     for name in ("pix2pix-sketch2digit", "cyclegan-digits2mnist"):
         images, _, _ = ev.translator_test_set(name)
         for img in (images[0], 255 - images[1]):  # a light-background one is inverted by both

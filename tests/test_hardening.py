@@ -225,13 +225,13 @@ def test_a_model_that_failed_to_load_is_not_tried_again_until_its_backoff_ends(f
         gan.raise_if_failing("dcgan-faces")
     gan.raise_if_failing("mnist-gan")  # no recent failure: nothing happens
     key = ("dcgan-faces", None)
-    first_wait = gan._failed[key][0] - time.monotonic()
-    assert 0 < first_wait <= gan.FAILURE_BACKOFF_S[0]
-    gan._failed[key] = (time.monotonic() - 1, *gan._failed[key][1:])  # the backoff has passed
+    first_wait = gan.serving._failed[key][0] - time.monotonic()
+    assert 0 < first_wait <= gan.serving.FAILURE_BACKOFF_S[0]
+    gan.serving._failed[key] = (time.monotonic() - 1, *gan.serving._failed[key][1:])  # the backoff has passed
     with pytest.raises(WeightsUnavailableError):
         gan.sample("dcgan-faces")
-    assert calls == ["dcgan-faces"] * 2 and gan._failed[key][1] == 2
-    assert gan._failed[key][0] - time.monotonic() > first_wait  # waits longer after a second failure
+    assert calls == ["dcgan-faces"] * 2 and gan.serving._failed[key][1] == 2
+    assert gan.serving._failed[key][0] - time.monotonic() > first_wait  # waits longer after a second failure
 
 
 def _hanging_download(monkeypatch, hanging: str) -> threading.Event:
@@ -282,7 +282,7 @@ def test_the_app_answers_a_request_for_a_model_still_downloading_within_the_load
             H.loaded("cyclegan-horse2zebra", None, wait=60)
         assert sum(t.name == "load cyclegan-horse2zebra" for t in threading.enumerate()) == 1
         H.loaded("mnist-gan", None, wait=60)  # another model loads meanwhile
-        assert gan._is_served("mnist-gan", None)
+        assert gan.is_served("mnist-gan")
     finally:
         release.set()
     [t.join(30) for t in threading.enumerate() if t.name == "load cyclegan-horse2zebra"]
@@ -340,7 +340,7 @@ def test_big_images_are_prepared_at_most_two_at_a_time(monkeypatch, tmp_path):
     Image.new("L", (2500, 2000), 128).save(tmp_path / "big.png")  # 5 MP: a "big" image
     inside, most = [0], [0]
     lock = threading.Lock()
-    real = gan._decode
+    real = gan.images.decode
 
     def counting(img):
         with lock:
@@ -353,7 +353,7 @@ def test_big_images_are_prepared_at_most_two_at_a_time(monkeypatch, tmp_path):
             with lock:
                 inside[0] -= 1
 
-    monkeypatch.setattr(gan, "_decode", counting)
+    monkeypatch.setattr(gan.images, "decode", counting)
     threads = [threading.Thread(target=gan.preprocess, args=("cyclegan-mnist2digits", tmp_path / "big.png"))
                for _ in range(5)]
     [t.start() for t in threads]

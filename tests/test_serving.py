@@ -73,7 +73,7 @@ def serving_cache(monkeypatch, tmp_path):
 def _served(name: str, model: nn.Module | None = None) -> serving.Served:
     spec = get_spec(name)
     return serving.Served(model if model is not None else _fresh(name), torch.device("cpu"), f"test-{name}",
-                          gan._probe(spec), accuracy_batch=16 if spec.task == "noise" else 1)
+                          serving.probe_for(spec), accuracy_batch=16 if spec.task == "noise" else 1)
 
 
 # ---------------------------------------------------------------------------- the paths
@@ -299,7 +299,7 @@ def test_forger_precision_and_the_api_override_the_measurement(serving_cache, mo
     assert torch.equal(gan.generate(spec.name, *x), reference)  # exactly plain PyTorch
     bf16 = gan.generate(spec.name, *x, precision="bf16")  # the API's setting beats the environment
     assert not torch.equal(bf16, reference) and serving.image_error(reference, bf16)[0] < 1
-    assert set(gan._serving_generator(spec.name, None)._built) == {"eager", "bf16"}
+    assert set(serving.serving_generator(spec.name, None)._built) == {"eager", "bf16"}
     with pytest.raises(ValueError, match="precision"):
         gan.generate(spec.name, *x, precision="fp8")
 
@@ -350,7 +350,7 @@ def test_one_model_is_measured_once_when_many_users_ask_at_once(serving_cache, m
     [t.join() for t in threads]
     assert serving.wait_for_background(120)
     assert calls == ["mnist-gan"]
-    assert gan._serving_generator("mnist-gan", None).choices  # made, and kept
+    assert serving.serving_generator("mnist-gan", None).choices  # made, and kept
 
 
 def test_loading_one_model_never_waits_for_another(serving_cache, monkeypatch):
@@ -462,7 +462,7 @@ def _in_thread(fn):
 def _forward_threads(name: str) -> list[str]:
     """Record the thread of every forward pass of ``name``'s eager fp32 model from now on."""
     seen: list[str] = []
-    gan._serving_generator(name, None).eager.register_forward_hook(
+    serving.serving_generator(name, None).eager.register_forward_hook(
         lambda *_: seen.append(threading.current_thread().name))
     return seen
 
@@ -626,7 +626,7 @@ def test_a_server_thread_is_served_at_once_and_the_choice_is_made_between_reques
 
     monkeypatch.setattr(serving.Served, "measuring", long)
     first = _in_thread(lambda: gan.sample("mnist-dcgan", seed=2, n=2))
-    served = gan._serving_generator("mnist-dcgan", None)
+    served = serving.serving_generator("mnist-dcgan", None)
     assert "value" in first and not served.choices and served._pending  # answered; the choice is still to come
     second = _in_thread(lambda: gan.sample("mnist-dcgan", seed=3, n=1))  # goes before the measurement's steps
     assert "value" in second and len(steps) < 100, len(steps)
@@ -640,6 +640,6 @@ def test_prepare_makes_the_choice_in_the_background(serving_cache):
     """What the app calls at start for its default model: load now, choose on the compute thread."""
     gan.prepare("mnist-gan")
     assert serving.wait_for_background(120)
-    served = gan._serving_generator("mnist-gan", None)
+    served = serving.serving_generator("mnist-gan", None)
     assert served.choices and gan.serving_choice("mnist-gan").source == "measured"
     assert json.loads(serving_cache.read_text())  # and remembered on disk

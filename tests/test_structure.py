@@ -100,6 +100,24 @@ def test_training_has_no_import_circle_even_for_type_hints():
     assert TrainConfig.__module__ == "gan.train.config"
 
 
+def test_the_package_face_only_defines_the_public_api():
+    """gan/__init__.py defines public functions and re-exports, as timm's and diffusers' do: the helpers live
+    in their own modules (image I/O in gan/images.py, the served-model cache in gan/serving.py)."""
+    path = ROOT / "gan" / "__init__.py"
+    text = path.read_text()
+    assert len(text.splitlines()) <= 250, f"gan/__init__.py has {len(text.splitlines())} lines"
+    tree = ast.parse(text)
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert "sample" in defined  # the tree is read
+    assert [name for name in defined if name not in gan.__all__] == [], "helpers belong in their own module"
+    assigned = [t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)]
+    assert all(name == "__all__" or name.isupper() for name in assigned), assigned  # constants, no state
+    assert all(hasattr(gan, name) for name in gan.__all__)
+    assert gan.load_image.__module__ == "gan.images" and gan.preprocess.__module__ == "gan.images"
+    assert gan.prepare.__module__ == "gan.serving" and gan.clear_serving_cache.__module__ == "gan.serving"
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
