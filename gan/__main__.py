@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fp16", action="store_true", help="store floating-point weights in float16 (half the size)")
     s.set_defaults(func=cmd_import)
 
-    for module in ("gan.train.cli", "gan.evaluate"):
+    for module in ("gan.train.cli", "gan.evaluate.cli"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ModuleNotFoundError as e:

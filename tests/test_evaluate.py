@@ -58,14 +58,14 @@ def test_bundled_classifier_is_small_trained_on_heldout_and_accurate_on_the_unse
 
 
 def test_train_classifier_learns_and_writes_a_folder_that_loads(monkeypatch, tmp_path):
-    full = ev._mnist_split
+    full = ev.classifier._mnist_split
 
     def small(split):  # 500 of each split keeps the test short; the bundled one uses all 2,500
         x, y = full(split)
         keep = ev.interleaved(y)[:500]
         return x[keep], y[keep]
 
-    monkeypatch.setattr(ev, "_mnist_split", small)
+    monkeypatch.setattr(ev.classifier, "_mnist_split", small)
     info = ev.train_classifier(tmp_path / "clf", ev.ClassifierTraining(epochs=8, width=8), progress=False)
     assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == ["README.md", "config.json", "model.safetensors"]
     model = ev.load_classifier(tmp_path / "clf")
@@ -119,7 +119,7 @@ class RealDigitGenerator(nn.Module):
 
 
 def test_real_digits_as_a_perfect_generator_pass_every_digit_target(monkeypatch, classifier):
-    monkeypatch.setattr(ev, "_generator", lambda name, weights, pretrained: (RealDigitGenerator(), "real digits"))
+    monkeypatch.setattr(ev.run, "_generator", lambda name, weights, pretrained: (RealDigitGenerator(), "real digits"))
     for name in ("mnist-dcgan", "mnist-gan"):
         result = ev.evaluate(name, n=300, classifier=classifier)
         assert result["passed"] is True, ev.results_table(result)
@@ -147,8 +147,8 @@ def test_noise_spread_thinly_over_classes_does_not_count_as_coverage(classifier)
     # Unconfident predictions spread over every digit: no digit "appears".
     probs = torch.full((100, 10), 0.05)
     probs[torch.arange(100), torch.arange(100) % 10] = 0.55
-    assert ev._class_stats(probs)[0] == 0
-    assert ev._class_stats(probs)[1] == [10] * 10
+    assert ev.metrics._class_stats(probs)[0] == 0
+    assert ev.metrics._class_stats(probs)[1] == [10] * 10
 
 
 # ---------------------------------------------------------------------------- translators
@@ -181,7 +181,7 @@ def test_pix2pix_is_translated_one_image_at_a_time_even_in_batches():
     x = torch.randn(6, 1, 32, 32)
     with torch.inference_mode():
         one_by_one = torch.cat([g(x[i:i + 1]) for i in range(6)])
-    torch.testing.assert_close(ev._translate_batch(g, x), one_by_one, atol=1e-4, rtol=0)  # eager fp32, vmap
+    torch.testing.assert_close(ev.run._translate_batch(g, x), one_by_one, atol=1e-4, rtol=0)  # eager fp32, vmap
     with torch.inference_mode():
         assert (g(x) - one_by_one).abs().max() > 0.2  # a plain batch would mix the images' statistics
 
@@ -222,7 +222,7 @@ def test_translator_test_sets_are_the_documented_unseen_inputs_and_class_balance
 
 def test_fid_kid_are_skipped_quickly_with_a_clear_message_when_inception_weights_are_unavailable(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setattr(ev, "_reachable", lambda url, timeout: False)
+    monkeypatch.setattr(ev.metrics, "_reachable", lambda url, timeout: False)
     (tmp_path / "real").mkdir()
     Image.new("RGB", (64, 64)).save(tmp_path / "real" / "a.png")
     start = time.perf_counter()
@@ -239,13 +239,13 @@ def test_fid_kid_are_skipped_quickly_with_a_clear_message_when_inception_weights
 
 def test_network_probe_gives_up_within_its_timeout():
     start = time.perf_counter()
-    assert ev._reachable("https://10.255.255.1/weights.pth", timeout=0.5) is False
+    assert ev.metrics._reachable("https://10.255.255.1/weights.pth", timeout=0.5) is False
     assert time.perf_counter() - start < 10  # 0.5 s here; the default socket timeout would be minutes
 
 
 def test_missing_torch_fidelity_and_cached_inception_weights_are_reported(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(ev, "_reachable", lambda url, timeout: pytest.fail("no probe when the file is cached"))
+    monkeypatch.setattr(ev.metrics, "_reachable", lambda url, timeout: pytest.fail("no probe when the file is cached"))
     cached = ev.inception_cache_path()
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"weights")
@@ -265,7 +265,7 @@ def test_fid_kid_go_through_torchmetrics_with_a_real_vs_real_reference(monkeypat
         used.append(path)
         return nn.functional.adaptive_avg_pool2d(images.float() / 255, 4).flatten(1).double()  # (B, 48)
 
-    monkeypatch.setattr(ev, "inception_features", cheap_features)
+    monkeypatch.setattr(ev.metrics, "inception_features", cheap_features)
     rng = np.random.default_rng(0)
     (tmp_path / "real").mkdir()
     for i in range(24):  # real "faces": bright noise; dcgan-faces samples look nothing like them

@@ -83,7 +83,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_there_are_no_import_cycles():
     graph = import_graph()
-    assert "gan.cards" in graph["gan.train.common"] and "gan.cards" in graph["gan.evaluate"]  # the graph is read
+    assert "gan.cards" in graph["gan.train.common"] and "gan.cards" in graph["gan.evaluate.metrics"]  # the graph is read
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
@@ -116,6 +116,23 @@ def test_the_package_face_only_defines_the_public_api():
     assert all(hasattr(gan, name) for name in gan.__all__)
     assert gan.load_image.__module__ == "gan.images" and gan.preprocess.__module__ == "gan.images"
     assert gan.prepare.__module__ == "gan.serving" and gan.clear_serving_cache.__module__ == "gan.serving"
+
+
+def test_evaluation_has_a_file_each_for_the_classifier_the_metrics_and_the_cli():
+    from gan import evaluate
+    from gan.evaluate import cli
+
+    folder = ROOT / "gan" / "evaluate"
+    assert not (ROOT / "gan" / "evaluate.py").exists()
+    assert {p.name for p in folder.glob("*.py")} >= {"__init__.py", "classifier.py", "metrics.py", "cli.py"}
+    assert evaluate.DigitClassifier.__module__ == evaluate.train_classifier.__module__ == "gan.evaluate.classifier"
+    assert evaluate.digit_metrics.__module__ == evaluate.fid_kid.__module__ == "gan.evaluate.metrics"
+    assert callable(cli.add_commands)
+    init = ast.parse((folder / "__init__.py").read_text())
+    assert not [n for n in init.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert all(hasattr(evaluate, name) for name in evaluate.__all__)
+    for path in folder.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 500, path
 
 
 def test_the_cycle_finder_finds_a_cycle():
