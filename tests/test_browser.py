@@ -225,10 +225,10 @@ def test_uploading_or_drawing_an_image_to_translate(page, tmp_path):
         expect(status).to_contain_text("python -m gan train pix2pix-sketch2digit")
     # another model hides the sketchpad and clears the previous model's output; sketch2digit shows it again
     _select(page, "translate-model", "cyclegan-mnist2digits")
-    expect(page.locator("#translate-sketch")).to_be_hidden()
+    expect(page.locator("#translate-sketch")).to_be_hidden(timeout=TIMEOUT_MS)
     expect(page.locator(output)).to_have_count(0)
     _select(page, "translate-model", "pix2pix-sketch2digit")
-    expect(page.locator("#translate-sketch")).to_be_visible()
+    expect(page.locator("#translate-sketch")).to_be_visible(timeout=TIMEOUT_MS)
     expect(status).not_to_contain_text("Sources tried")
     # shown again, the sketchpad still draws at once, and its drawing is translated
     _draw_stroke(page, "translate-sketch", 0.45)

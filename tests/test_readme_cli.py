@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NEEDS = re.compile(r"#.*?\bneeds (.*)$")  # the comment of a line that cannot run here, and what it needs
 CLI = re.compile(r"^(?:\.venv/bin/)?python -m gan\b")
 LONG = {"train", "evaluate"}  # runs of minutes: checked to start
-START_S = 25.0
+START_S = 10.0  # an argument or data error shows within seconds (torch imports in ~3 s)
 TIMEOUT_S = 180.0
 
 
