@@ -84,6 +84,7 @@ def decode(img: Image.Image) -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"the image could not be decoded ({type(e).__name__}: it may be truncated or "
                          f"corrupt)") from None
+    checks.pixel_values(img)  # a float TIFF of NaN or 3e38 says so, rather than coming out blank
     return ImageOps.exif_transpose(img) or img
 
 

@@ -405,3 +405,14 @@ print(peak() - idle)
     assert out.returncode == 0, out.stderr[-2000:]
     grew_mb = float(out.stdout.split()[-1])
     assert grew_mb < 2048, f"{grew_mb:.0f} MB"  # the issue's bound; measured (VmHWM) about 1.1 GB here
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 3e38])
+def test_a_float_tiff_with_no_usable_values_is_refused_by_the_library_with_a_reason(tmp_path, value):
+    """The library (CLI, scripts) says what is wrong, as the app does, rather than translating a blank picture."""
+    path = tmp_path / "odd.tiff"
+    Image.fromarray(np.full((32, 32), value, dtype=np.float32), mode="F").save(path)
+    with pytest.raises(ValueError, match="pixel value"):
+        gan.load_image(path)
+    with pytest.raises(ValueError, match="pixel value"):
+        gan.translate("pix2pix-sketch2digit", path)
