@@ -63,7 +63,7 @@ def run(peak: dict[str, float], quick: bool = False) -> list[Row]:
             if name in TARGET_MS else []
         rows.append(Row("translate", {
             "model": name, "size": f"{spec.image_size}x{spec.image_size}",
-            "serving path": gan.serving_choice(name, 1, weights=weights).path,
+            "serving path": gan.serving_choice(name, weights=weights).path,
             "reference ms": timing.ref_s * 1e3, "gan.translate ms": ms, "speedup": timing.speedup,
             "GFLOP": flops / 1e9, "achieved GFLOP/s": achieved / 1e9,
             "% of fp32 peak": 100 * achieved / peak["fp32"],

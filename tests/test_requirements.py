@@ -25,8 +25,8 @@ LOCAL = {"gan", "forger_app", "app"}
 OPTIONAL = {
     "spaces": "ZeroGPU hardware only; forger_app.helpers.zero_gpu falls back to a plain call without it",
     "accelerate": "training on several processes only; one process needs none of it, and says to install it",
-    "torchmetrics": "FID/KID in gan/evaluate.py only; the offline digit metrics need neither",
-    "torch_fidelity": "FID/KID in gan/evaluate.py only",
+    "torchmetrics": "FID/KID in gan/evaluate/metrics.py only; the offline digit metrics need neither",
+    "torch_fidelity": "FID/KID in gan/evaluate/metrics.py only",
     "onnxruntime": "only checks an ONNX export; without it the file is written and the CLI says 'not checked'",
 }
 # what each advertised feature imports, directly or through a plugin (imageio's FFMPEG plugin loads
