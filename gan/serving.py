@@ -9,7 +9,7 @@ one deterministic probe input at batch 1, within a bounded cost:
   ``CHECK_MAX`` levels of 255 is dropped (tighter than the promise, ``BOUND_MEAN`` 0.5 and ``BOUND_MAX``
   4, to leave headroom for inputs other than the probe); so is one whose first run takes more than
   ``FIRST_RUN_SLACK`` x eager's first run;
-- its first timed run must be within ``SLOWER`` x ``t_e``, or it is dropped before it runs again; a run
+- its first timed run must be within ``SLOWER`` x ``t_e`` (one retry), or it is dropped; a run
   is cut short at the next layer once it passes its limit (``TooSlow``), so a path that is
   pathologically slow on this CPU costs at most one layer of it; when bf16 is dropped as too slow,
   bf16-autocast (the same bf16 arithmetic) is not tried;
@@ -109,7 +109,7 @@ SLOWER = 1.5  # a timed run over this multiple of eager's drops the path before 
 FIRST_RUN_SLACK = 3.0  # a path's first run (building kernels, the accuracy check) may take this x eager's first
 SLACK_S = 0.001  # ... and every limit this much more: below a millisecond, timer and scheduler noise dominate
 BUDGET = 30  # the whole choice stops after this many eager forward passes' time ...
-MIN_BUDGET_S = 0.5  # ... or this, for models whose forward pass takes a few milliseconds or less
+MIN_BUDGET_S = 1.0  # ... or this, for models whose forward pass takes a few milliseconds or less
 ROUNDS_PER_PASS = 2  # interleaved timing rounds in each of the two passes
 
 
@@ -164,8 +164,9 @@ def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Seque
            rejected: dict[str, str] | None = None) -> Choice:
     """The fastest path within the accuracy bound that beats eager fp32 by ``MARGIN`` in every pass.
 
-    ``passes``: path -> one list of timings (ms) per pass; a path is compared with eager pass by pass
-    (medians), so one lucky pass does not make it win. Eager fp32 is kept unless a path wins them all."""
+    ``passes``: path -> one list of timings (ms) per pass; a path is compared with eager pass by pass, on
+    each pass's fastest run (another process on the machine only ever adds time), so one lucky pass does not
+    make it win. Eager fp32 is kept unless a path wins them all."""
     rejected = dict(rejected or {})
     for path, err in errors.items():
         if path != "eager" and not within_bound(tuple(err)) and path not in rejected:
@@ -180,7 +181,7 @@ def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Seque
     for path, ps in passes.items():
         if path == "eager" or path in rejected or path not in errors or len(ps) != n:
             continue
-        if all(one and _median(one) <= MARGIN * _median(ref) for one, ref in zip(ps, passes["eager"])):
+        if all(one and min(one) <= MARGIN * min(ref) for one, ref in zip(ps, passes["eager"])):
             winners[path] = times[path]
     if winners:
         best = min(winners, key=winners.__getitem__)
@@ -674,13 +675,19 @@ class Served:
                 yield
             if not within_bound(tuple(errors[path])):
                 continue  # choose() says why
-            try:
-                _, t, _ = self._timed(path, fn, probe, SLOWER * e_real + SLACK_S)
-            except TooSlow:
-                rejected[path] = f"slower than {SLOWER:g}x eager fp32 on its first timed run (cut short)"
+            t = None
+            for _ in range(2):  # a second try, so that one hiccup of a busy machine does not drop a fast path
+                try:
+                    _, t, _ = self._timed(path, fn, probe, SLOWER * e_real + SLACK_S)
+                except TooSlow:
+                    t = None
+                finally:
+                    yield
+                if t is not None and t <= SLOWER * e_time + SLACK_S:
+                    break
+            if t is None:
+                rejected[path] = f"slower than {SLOWER:g}x eager fp32 on its first timed runs (cut short)"
                 continue
-            finally:
-                yield
             if t > SLOWER * e_time + SLACK_S:
                 rejected[path] = f"slower than {SLOWER:g}x eager fp32 on its first timed run " \
                                  f"({1000 * t:.3g} ms vs {1000 * e_time:.3g} ms)"
@@ -696,12 +703,12 @@ class Served:
                     runs = passes[path]
                     while len(runs) <= half:
                         runs.append([])
+                    limit = None if path == "eager" else FIRST_RUN_SLACK * e_real + SLACK_S
                     try:
-                        _, t, _ = self._timed(path, fn, probe, None if path == "eager" else SLOWER * e_real + SLACK_S)
+                        _, t, _ = self._timed(path, fn, probe, limit)
                         runs[half].append(t)
-                    except TooSlow:
-                        rejected[path] = f"slower than {SLOWER:g}x eager fp32 while timed (cut short)"
-                        del live[path]
+                    except TooSlow:  # at least this slow: choose() compares each pass's fastest run
+                        runs[half].append(limit)
                     finally:
                         yield
         n = len(passes["eager"])
