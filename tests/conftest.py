@@ -66,6 +66,13 @@ def pytest_report_header(config):
     return f"FORGER_TEST_FAVOUR={steer} (rerun with the same value to repeat these choices)" if steer else None
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The steering again at the end, where `pytest -q` (which shows no header) prints it too."""
+    steer = os.environ.get("FORGER_TEST_FAVOUR")
+    if steer:
+        terminalreporter.write_line(f"FORGER_TEST_FAVOUR={steer} (rerun with the same value to repeat these choices)")
+
+
 if os.environ.get("FORGER_TEST_FAVOUR"):
     _favour(os.environ["FORGER_TEST_FAVOUR"])
 
