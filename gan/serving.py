@@ -156,10 +156,6 @@ class Choice:
     eager_ms: float = 0.0  # eager's first timed run, the unit of BUDGET
 
 
-def _median(xs: Sequence[float]) -> float:
-    return statistics.median(xs)
-
-
 def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Sequence[float]],
            rejected: dict[str, str] | None = None) -> Choice:
     """The fastest path within the accuracy bound that beats eager fp32 by ``MARGIN`` in every pass.
@@ -175,7 +171,7 @@ def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Seque
     if not passes.get("eager"):
         raise ValueError("eager fp32 must be timed: it is the reference every path is compared with")
     n = len(passes["eager"])
-    times = {p: _median([t for one in ps for t in one]) for p, ps in passes.items() if ps and any(ps)}
+    times = {p: statistics.median([t for one in ps for t in one]) for p, ps in passes.items() if ps and any(ps)}
     eager = times["eager"]
     winners = {}
     for path, ps in passes.items():

@@ -61,16 +61,19 @@ def _favour(path: str) -> None:
     serving.timing_hook, precision.time_steps = steered, steered_steps
 
 
-def pytest_report_header(config):
+def _steering() -> str | None:
     steer = os.environ.get("FORGER_TEST_FAVOUR")
     return f"FORGER_TEST_FAVOUR={steer} (rerun with the same value to repeat these choices)" if steer else None
 
 
+def pytest_report_header(config):
+    return _steering()
+
+
 def pytest_terminal_summary(terminalreporter):
     """The steering again at the end, where `pytest -q` (which shows no header) prints it too."""
-    steer = os.environ.get("FORGER_TEST_FAVOUR")
-    if steer:
-        terminalreporter.write_line(f"FORGER_TEST_FAVOUR={steer} (rerun with the same value to repeat these choices)")
+    if _steering():
+        terminalreporter.write_line(_steering())
 
 
 if os.environ.get("FORGER_TEST_FAVOUR"):

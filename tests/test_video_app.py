@@ -12,18 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from test_translation import _frames  # the same moving-bar clip as the library's video tests
 
 MODEL = "pix2pix-sketch2digit"  # bundled weights, 32 px: a few frames take a second
-
-
-def _frames(n: int) -> list[Image.Image]:
-    frames = []
-    for i in range(n):
-        a = np.full((64, 96, 3), 255, np.uint8)
-        a[20:44, 10 + 6 * i: 18 + 6 * i] = 0
-        frames.append(Image.fromarray(a))
-    return frames
 
 
 @pytest.fixture(scope="module")
