@@ -25,7 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 import gradio as gr  # noqa: E402
 
 import gan
-from forger_app import helpers as H
+from forger_app import judging, messages, pickers, sampling, sessions, training, uploads
 from forger_app.boundary import guard
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
     EXAMPLES,
@@ -63,13 +63,13 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     translate_video_tab,
 )
 from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model, prepare_models
-from forger_app.helpers import MAX_SLIDERS
+from forger_app.sampling import MAX_SLIDERS
 
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
 INFER_LIMIT = 4
 INFER_KW: dict[str, Any] = dict(concurrency_id=INFER, concurrency_limit=INFER_LIMIT)
 # Translation has its own group: its models may have to be downloaded first (the official ones), and a request
-# that waits for a download (at most forger_app.helpers.LOAD_WAIT_S) then never holds a slot of the sliders.
+# that waits for a download (at most forger_app.loading.LOAD_WAIT_S) then never holds a slot of the sliders.
 TRANSLATE_KW: dict[str, Any] = dict(concurrency_id="translate", concurrency_limit=INFER_LIMIT)
 TRAIN = "train"  # concurrency group of training runs: at most TRAIN_LIMIT at once, the rest wait in the queue
 TRAIN_LIMIT = 1
@@ -117,7 +117,8 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
     noise_default = default_model("noise")
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
-            model = gr.Dropdown(H.model_choices("noise"), value=noise_default, label="Model", elem_id="sample-model",
+            model = gr.Dropdown(pickers.model_choices("noise"), value=noise_default, label="Model",
+                                elem_id="sample-model",
                                 info="Noise → image models; “no weights” ones can be trained in the Train tab")
             with gr.Row(equal_height=True):
                 seed = gr.Number(0, label="Seed", precision=0, scale=3)  # the handler explains an out-of-range seed
@@ -133,7 +134,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             with gr.Row(equal_height=True):
                 png = gr.File(label="PNG download", elem_id="sample-png", height=60, scale=3)
                 ask = gr.Button("🕵️ Ask the expert", elem_id="ask-expert", scale=1)
-    labels = H.slider_labels(noise_default)
+    labels = sampling.slider_labels(noise_default)
     with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
         with gr.Row(elem_classes="slider-grid"):
             sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
@@ -183,7 +184,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
 def _interpolate_tab(session: gr.State) -> gr.Dropdown:
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
-            model = gr.Dropdown(H.model_choices("noise"), value=default_model("noise"), label="Model")
+            model = gr.Dropdown(pickers.model_choices("noise"), value=default_model("noise"), label="Model")
             with gr.Row():
                 seed_a = gr.Number(1, label="Seed A", precision=0)
                 seed_b = gr.Number(2, label="Seed B", precision=0)
@@ -216,11 +217,11 @@ def _sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
     """A white canvas with a black brush, for a digit drawn by hand. It opens with the brush picked, and so
     does Clear canvas; listen to its ``input`` (Gradio drops its first ``change``), and show or hide the group
     around it (``visible="hidden"`` keeps it on the page) rather than output to it (docs/notes/sketchpad.md)."""
-    side = H.SKETCH_SIDE
-    pad = gr.Sketchpad(H.blank_sketch(), label=label, type="pil", height=320, canvas_size=(side, side),
+    side = uploads.SKETCH_SIDE
+    pad = gr.Sketchpad(uploads.blank_sketch(), label=label, type="pil", height=320, canvas_size=(side, side),
                        fixed_canvas=True, layers=False, transforms=(), elem_id=elem_id,
                        brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"))
-    pad.clear(H.blank_sketch, None, [pad], queue=False, show_progress="hidden", api_visibility="private")
+    pad.clear(uploads.blank_sketch, None, [pad], queue=False, show_progress="hidden", api_visibility="private")
     return pad
 
 
@@ -228,15 +229,15 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
     default = default_model("translate")
     # the info says once which models need a download; whether this machine can download them is asked on
     # page load (a network probe of at most 1 s per host), never when the app is imported
-    model = gr.Dropdown(H.model_choices("translate"), value=default, label="Model", elem_id="translate-model",
-                        info=H.picker_info("translate", probe=False))
-    status = gr.Markdown(H.model_status(default), elem_id="translate-status")
+    model = gr.Dropdown(pickers.model_choices("translate"), value=default, label="Model", elem_id="translate-model",
+                        info=messages.picker_info("translate", probe=False))
+    status = gr.Markdown(messages.model_status(default), elem_id="translate-status")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
             image = gr.Image(label="Input image", type="filepath", image_mode=None,
                              sources=["upload", "webcam", "clipboard"], height=320, elem_id="translate-in")
             go = gr.Button("Translate", variant="primary", elem_id="translate-btn")
-            with gr.Group(visible=H.has_sketchpad(default) or "hidden", elem_classes="sketch-box") as sketch_box:
+            with gr.Group(visible=pickers.has_sketchpad(default) or "hidden", elem_classes="sketch-box") as sketch_box:
                 sketch = _sketchpad("…or draw a digit", "translate-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
@@ -249,20 +250,20 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
         # shown only for the models they change (handlers.translate_options_view)
         resolution = gr.Radio(RESOLUTIONS, value="model", label="Resolution", elem_id="translate-resolution",
                               info="full: the image's own size (a CycleGAN whole, a Pix2Pix in blended tiles)",
-                              visible=H.takes_resolution(default))
+                              visible=pickers.takes_resolution(default))
         mode = gr.Radio(MODES, value="deterministic", label="Pix2Pix mode", elem_id="translate-mode",
                         info="as the official code: test.py (paper) or test.py --eval",
-                        visible=H.has_modes(default))
+                        visible=pickers.has_modes(default))
         seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Dropout seed (paper mode)",
-                         elem_id="translate-seed", visible=H.has_modes(default))
-    missing_video = H.missing_video_packages()
+                         elem_id="translate-seed", visible=pickers.has_modes(default))
+    missing_video = uploads.missing_video_packages()
     with gr.Accordion("Translate a video (mp4, webm, mov, gif), frame by frame", open=False):
         if missing_video:  # said before anyone uploads; the handler says the same if it is called anyway
-            gr.Markdown("⚠️ Not available on this server: " + H.video_help(missing_video) + ".",
+            gr.Markdown("⚠️ Not available on this server: " + messages.video_help(missing_video) + ".",
                         elem_id="translate-video-missing")
         with gr.Row(equal_height=False):
             # a file box, not gr.Video: Gradio's video box accepts only video/* types, and refuses GIFs
-            video = gr.File(label="Input video", file_types=list(H.VIDEO_SUFFIXES), height=120,
+            video = gr.File(label="Input video", file_types=list(uploads.VIDEO_SUFFIXES), height=120,
                             elem_id="translate-video-in")
             video_out = gr.Video(label="Translated video", interactive=False, height=240,
                                  elem_id="translate-video-out")
@@ -288,11 +289,12 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
 
 
 def _train_tab(session: gr.State) -> dict[str, Any]:
-    start_model = H.train_start_model()
+    start_model = training.train_start_model()
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             model = gr.Dropdown(gan.list_models(), value=start_model, label="Model to train", elem_id="train-model")
-            data = gr.Dropdown(H.train_data_choices(), value=H.default_train_data(start_model), label="Data")
+            data = gr.Dropdown(training.train_data_choices(), value=training.default_train_data(start_model),
+                               label="Data")
             folder = gr.Textbox(label="Folder of images", placeholder="/path/to/images", visible=False)
             zip_file = gr.File(label="Zip of images", file_types=[".zip"], visible=False, elem_id="train-zip")
             with gr.Row():
@@ -346,19 +348,20 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
 
 
 def _expert_tab(session: gr.State) -> dict[str, Any]:
-    default = H.default_expert()
+    default = judging.default_expert()
     spec = gan.registry.get_spec(default) if default else None
     gr.Markdown("The **expert** is the discriminator: the network that was trained to tell the model's real "
                 "training images from the forger's fakes. Show it an image and see how real it finds it.")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=300):
-            model = gr.Dropdown(H.expert_choices(), value=default, label="Whose expert", elem_id="expert-model",
+            model = gr.Dropdown(judging.expert_choices(), value=default, label="Whose expert", elem_id="expert-model",
                                 info="Models with a trained discriminator; train one in the Train tab to add it")
             status = gr.Markdown(expert_model_changed(default)[0] if default else "", elem_id="expert-status")
             image = gr.Image(label="Image to judge", type="filepath", image_mode=None, format="png",
                              sources=["upload", "webcam", "clipboard"], height=280, elem_id="expert-in")
             judge = gr.Button("Judge", variant="primary", elem_id="expert-judge")
-            with gr.Group(visible=H.expert_has_sketchpad(spec) or "hidden", elem_classes="sketch-box") as sketch_box:
+            with gr.Group(visible=judging.expert_has_sketchpad(spec) or "hidden",
+                          elem_classes="sketch-box") as sketch_box:
                 sketch = _sketchpad("…or draw a digit (judged as you draw)", "expert-sketch")
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
@@ -367,17 +370,17 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
             verdict = gr.Markdown("Upload or draw an image, then ask the expert.", elem_id="expert-verdict")
             heatmap = gr.Image(label="Heatmap: the verdict of each patch (green real, red fake)", type="pil",
                                format="png", interactive=False, height=280, elem_id="expert-heatmap",
-                               visible=bool(spec and H.expert_has_heatmap(spec)))
+                               visible=bool(spec and judging.expert_has_heatmap(spec)))
             bars = gr.BarPlot(None, x="class", y="p_real", x_title="judged as", y_title="P(real)", y_lim=[0, 1],
                               title="P(real) under each class", height=240, elem_id="expert-classes",
-                              visible=bool(spec and H.expert_classes(spec)))
+                              visible=bool(spec and judging.expert_classes(spec)))
     with gr.Accordion("Fool the expert: real digit or fake? You against the expert", open=True):
-        game_default = H.default_expert(game=True)
+        game_default = judging.default_expert(game=True)
         game = gr.State(None)
         with gr.Row(equal_height=True):
-            game_model = gr.Dropdown(H.expert_choices(game=True), value=game_default, label="Forger",
+            game_model = gr.Dropdown(judging.expert_choices(game=True), value=game_default, label="Forger",
                                      elem_id="game-model")
-            rounds = gr.Slider(1, H.MAX_GAME_ROUNDS, H.GAME_ROUNDS, step=1, label="Rounds")
+            rounds = gr.Slider(1, judging.MAX_GAME_ROUNDS, judging.GAME_ROUNDS, step=1, label="Rounds")
             seed = gr.Number(0, label="Game number", info="0: a random game; a game's number replays it",
                              precision=0, minimum=0)
             start = gr.Button("Start a game", variant="primary", elem_id="game-start")
@@ -411,7 +414,7 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# 🎨 Forger\n*A forger network and an expert network, each trained to beat the other.* "
                 "Sample and steer classic GANs, interpolate between seeds, translate images, train your own, and "
                 "ask the expert what it thinks.")
-    session_state = gr.State(None, delete_callback=H.close_session)
+    session_state = gr.State(None, delete_callback=sessions.close_session)
     with gr.Tabs() as tabs:
         with gr.Tab("Sample", id="sample"):
             sample = _sample_tab(session_state)

@@ -134,7 +134,7 @@ def run(quick: bool = False) -> list[Row]:
 def figure(path: str, k: int = 6, edit: float = 1.0) -> None:
     """The README's picture: real held-out digits, their reconstructions by mnist-dcgan, and the
     reconstructions moved along the first GANSpace slider (``edit``), one row per digit."""
-    from forger_app.helpers import make_grid
+    from forger_app.display import make_grid
 
     images, labels = data.mnist_offline("heldout")
     order = interleaved(labels)[:k]

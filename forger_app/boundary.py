@@ -21,7 +21,7 @@ from typing import Any
 import gradio as gr
 from gradio.exceptions import ComponentProcessingError, InvalidPathError
 
-from forger_app import helpers as H
+from forger_app import messages, uploads
 
 log = logging.getLogger("forger.app")
 
@@ -48,7 +48,7 @@ def shown(value: Any) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
     kind = {str: "the text", list: "a list", tuple: "a list", dict: "an object"}.get(type(value), "a value")
     text = repr(value) if isinstance(value, str) else str(value)
-    return f"{kind} {H.scrub_paths(text[:40])}{'…' if len(text) > 40 else ''}"
+    return f"{kind} {messages.scrub_paths(text[:40])}{'…' if len(text) > 40 else ''}"
 
 
 def _label(block: Any) -> str:
@@ -119,7 +119,7 @@ def wanted(block: Any) -> str:
         return "an image uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     if isinstance(block, gr.Video):
         return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
-    if isinstance(block, gr.File) and block.file_types and set(block.file_types) <= set(H.VIDEO_SUFFIXES):
+    if isinstance(block, gr.File) and block.file_types and set(block.file_types) <= set(uploads.VIDEO_SUFFIXES):
         return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     if isinstance(block, gr.File):
         return "a file uploaded to this app (a file payload, as gradio_client's handle_file sends)"
@@ -166,7 +166,7 @@ def _file(block: Any, payload: Any) -> None:
     if not (isinstance(payload, dict) and isinstance(payload.get("path"), str) and payload["path"]):
         raise Refused(f"{_label(block)} must be {wanted(block)}; got {shown(payload)}")
     try:
-        H.uploaded_file(payload)
+        uploads.uploaded_file(payload)
     except ValueError as e:
         raise Refused(f"{_label(block)}: {e}") from None
 
@@ -224,7 +224,7 @@ def _name(block_fn: Any) -> str:
 
 def refuse(block_fn: Any, message: str) -> Refused:
     """The refusal of one request, logged in one line."""
-    message = H.scrub_paths(" ".join(message.split()))
+    message = messages.scrub_paths(" ".join(message.split()))
     log.info("refused %s: %s", _name(block_fn), message)
     return Refused(message)
 

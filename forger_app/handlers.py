@@ -18,8 +18,11 @@ import pandas as pd
 
 import gan
 import gan.data
-from forger_app import helpers as H
-from forger_app.helpers import MAX_SLIDERS, Session
+from forger_app import (
+    display, downloads, judging, loading, messages, pickers, sampling, sessions, training, uploads, zerogpu, zips,
+)
+from forger_app.sampling import MAX_SLIDERS
+from forger_app.sessions import Session
 from gan.registry import ModelSpec
 
 log = logging.getLogger("forger.app")
@@ -47,46 +50,46 @@ def _fail(error: BaseException, name: str | None = None) -> str:
         log.info("user error: %s", error)
     else:
         log.exception("unexpected error")
-    message = H.user_message(error, name)
-    gr.Warning(H.short_message(error))
+    message = messages.user_message(error, name)
+    gr.Warning(messages.short_message(error))
     return "⚠️ " + message
 
 
 def _name_of(key: str, session: Session | None, task: str) -> str | None:
     try:
-        return H.resolve_model(key, session, task)[0]
+        return sessions.resolve_model(key, session, task)[0]
     except Exception:
         return None
 
 
 def _dropdown(task: str, session: Session | None, value: str | None) -> dict:
-    choices = H.model_choices(task, session)
+    choices = pickers.model_choices(task, session)
     values = [v for _, v in choices]
     return gr.update(choices=choices, value=value if value in values else (values[0] if values else None))
 
 
 def _status_for(key: str, session: Session | None, task: str) -> str:
-    return _status_of(*H.resolve_spec(key, session, task))
+    return _status_of(*sessions.resolve_spec(key, session, task))
 
 
 def _status_of(spec: ModelSpec, weights: Path | None) -> str:
     if weights is not None:
         return f"**{spec.name}**, trained in this session (`{weights.parent.parent.name}`)."
-    return H.model_status(spec)
+    return messages.model_status(spec)
 
 
 def class_choices(name: str | None = None) -> list[tuple[str, int]]:
     """Digit-picker choices: the classes of ``name``, or of the conditional model with the most classes."""
-    specs = [gan.registry.get_spec(name)] if name else [gan.registry.get_spec(n) for n in H.noise_models()]
+    specs = [gan.registry.get_spec(name)] if name else [gan.registry.get_spec(n) for n in pickers.noise_models()]
     classes = max((s.classes for s in specs), key=len, default=())
     return [(c, i) for i, c in enumerate(classes)]
 
 
 def default_model(task: str) -> str:
     """The model a tab opens with: the registry's featured one for the task, if its weights are here."""
-    names = H.noise_models() if task == "noise" else H.translate_models()
+    names = pickers.noise_models() if task == "noise" else pickers.translate_models()
     preferred = next((s.name for s in gan.registry.list_specs(task=task) if s.featured), names[0])
-    offline = [n for n in names if H.availability(n) == "offline"]
+    offline = [n for n in names if pickers.availability(n) == "offline"]
     if preferred in offline or not offline:
         return preferred
     return offline[0]
@@ -97,7 +100,7 @@ def prepare_models() -> None:
     start choosing its serving path on the compute thread, between requests, so no first click waits for a
     load or a measurement. A model that fails to load is left to its first request (which says why)."""
     first = default_model("noise")
-    for name in [first] + [n for n in H.noise_models() if n != first and H.availability(n) == "offline"]:
+    for name in [first] + [n for n in pickers.noise_models() if n != first and pickers.availability(n) == "offline"]:
         try:
             gan.prepare(name)
         except Exception:  # noqa: BLE001 - the request for it reports the error
@@ -130,7 +133,7 @@ def _edits_state_start(values: tuple) -> tuple[list[float], Session | None, Any]
 
 
 def slider_updates(name: str | None) -> list[dict]:
-    labels = H.slider_labels(name) if name else []
+    labels = sampling.slider_labels(name) if name else []
     return [gr.update(visible=i < len(labels), label=labels[i] if i < len(labels) else f"z[{i}]", value=0)
             for i in range(MAX_SLIDERS)]
 
@@ -141,25 +144,25 @@ def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: l
 
     ``live`` (a slider being dragged): the image only, at the model's own size (the page enlarges it with
     pixelated rendering); the PNG download and the status follow when the slider is released.
-    ``start``: a latent projected from the user's image (``H.Start``), rendered instead of the seed's
+    ``start``: a latent projected from the user's image (``sampling.Start``), rendered instead of the seed's
     while the model and seed are those it was projected under (a grid of variations stays the seed's)."""
     name = None
     try:
-        spec, weights = H.resolve_spec(model_key, session, "noise")  # the one registry lookup of a slider move
+        spec, weights = sessions.resolve_spec(model_key, session, "noise")  # the one registry lookup of a slider move
         name = spec.name
         seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
         label = None if digit in (None, "") else int(digit)
-        own = H.start_for(start, model_key, seed) if n == 1 else None
-        images = H.render_sample(spec, seed, truncation=float(truncation), label=label, edits=edits,
+        own = sampling.start_for(start, model_key, seed) if n == 1 else None
+        images = sampling.render_sample(spec, seed, truncation=float(truncation), label=label, edits=edits,
                                  weights=weights, n=n, z=None if own is None else own.z)
-        picture = images[0] if n == 1 else H.make_grid(images)
+        picture = images[0] if n == 1 else display.make_grid(images)
         if live:
             return picture, None, ""
-        shown = H.enlarge(picture, H.DISPLAY_SIDE if n == 1 else 2 * H.DISPLAY_SIDE)
+        shown = display.enlarge(picture, display.DISPLAY_SIDE if n == 1 else 2 * display.DISPLAY_SIDE)
         status = _status_of(spec, weights) if own is None else (
             f"Editing **your image** (projected, {own.psnr:.1f} dB from it): the sliders and truncation move its "
             f"latent. Type another seed to leave it.")
-        return shown, str(H.save_png(picture)), status
+        return shown, str(downloads.save_png(picture)), status
     except Exception as e:  # noqa: BLE001 - every error becomes a message
         return None, None, _fail(e, name)
 
@@ -216,9 +219,9 @@ def sample_grid(model_key: str, seed: float, truncation: float, digit: Any, n: f
 
 def _own_image(image: Any, sketch: Any) -> Any:
     """The uploaded image, else the sketchpad's drawing; a clear message when there is neither."""
-    if H.upload_path(image):
-        return H.open_upload(image)
-    drawing = H.sketch_image(sketch)
+    if uploads.upload_path(image):
+        return uploads.open_upload(image)
+    drawing = uploads.sketch_image(sketch)
     if drawing is None:
         raise ValueError("no image: upload one, or draw one on the sketchpad")
     return drawing
@@ -232,16 +235,16 @@ def project_image(model_key: str, image: Any, sketch: Any, seed: float, truncati
     name = None
     keep = (gr.update(), gr.update(), gr.update(), *[gr.update()] * MAX_SLIDERS)
     try:
-        spec, weights = H.resolve_spec(model_key, session, "noise")
+        spec, weights = sessions.resolve_spec(model_key, session, "noise")
         name = spec.name
         seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
         picture = _own_image(image, sketch)
-        p = H.on_gpu(gan.project, spec, picture, weights=weights, progress=H.progress_adapter(progress))
-        start = H.Start(model_key, seed, tuple(float(v) for v in p.z), p.label, p.psnr)
+        p = zerogpu.on_gpu(gan.project, spec, picture, weights=weights, progress=sampling.progress_adapter(progress))
+        start = sampling.Start(model_key, seed, tuple(float(v) for v in p.z), p.label, p.psnr)
         digit = gr.update(value=p.label) if p.label is not None else gr.update()
         shown, png, status = _render(model_key, seed, truncation, p.label, [], session, start=start)
-        return (start, H.projection_pair(p), digit, *[0] * MAX_SLIDERS, shown, png,
-                status + "\n\n" + H.projection_text(p, spec.classes))
+        return (start, sampling.projection_pair(p), digit, *[0] * MAX_SLIDERS, shown, png,
+                status + "\n\n" + sampling.projection_text(p, spec.classes))
     except Exception as e:  # noqa: BLE001
         return (*keep, gr.update(), gr.update(), _fail(e, name))
 
@@ -274,7 +277,7 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
     session = _session(state)
     name = None
     try:
-        name, weights = H.resolve_model(model_key, session, "noise")
+        name, weights = sessions.resolve_model(model_key, session, "noise")
         spec = gan.registry.get_spec(name)
         steps = gan.checks.number("the number of frames", 8 if frames in (None, "") else frames, 2, 64, integer=True)
         if mode not in ("slerp", "lerp"):
@@ -284,21 +287,21 @@ def interpolate_tab(model_key: str, seed_a: float, seed_b: float, digit_a: Any, 
         for end, seed, digit, image in (("a", seed_a, digit_a, image_a), ("b", seed_b, digit_b, image_b)):
             if spec.conditional:
                 ends[f"label_{end}"] = int(digit or 0)
-            if H.upload_path(image):
-                p = H.on_gpu(gan.project, spec, H.open_upload(image), weights=weights,
-                             progress=H.progress_adapter(progress))
+            if uploads.upload_path(image):
+                p = zerogpu.on_gpu(gan.project, spec, uploads.open_upload(image), weights=weights,
+                             progress=sampling.progress_adapter(progress))
                 ends[f"z_{end}"] = p.z
                 if p.label is not None:
                     ends[f"label_{end}"] = p.label
-                notes.append(f"{end.upper()}: your image. " + H.projection_text(p, spec.classes))
+                notes.append(f"{end.upper()}: your image. " + sampling.projection_text(p, spec.classes))
             else:
                 ends[f"seed_{end}"] = gan.checks.number(f"seed {end.upper()}", 0 if seed in (None, "") else seed,
                                                         0, MAX_SEED, integer=True)
-        images = H.on_gpu(gan.interpolate, name, steps=steps, mode=mode, weights=weights, **ends)
-        strip = H.make_grid(images, columns=len(images))
-        gif = str(H.save_gif([H.enlarge(im, 128) for im in images]))
+        images = zerogpu.on_gpu(gan.interpolate, name, steps=steps, mode=mode, weights=weights, **ends)
+        strip = display.make_grid(images, columns=len(images))
+        gif = str(downloads.save_gif([display.enlarge(im, 128) for im in images]))
         status = "\n\n".join([_status_for(model_key, session, "noise"), *notes])
-        return H.enlarge(strip, 128 * len(images)), gif, gif, status
+        return display.enlarge(strip, 128 * len(images)), gif, gif, status
     except Exception as e:  # noqa: BLE001
         return None, None, None, _fail(e, name)
 
@@ -315,7 +318,7 @@ def _sketchpad_view(shown: bool) -> dict:
 def translate_options_view(name: str | None) -> tuple:
     """Updates of Resolution, Pix2Pix mode and dropout seed: each shown only for a model it changes; a hidden
     one goes back to its default, so that nothing unseen changes the next translation."""
-    sized, modes = H.takes_resolution(name), H.has_modes(name)
+    sized, modes = pickers.takes_resolution(name), pickers.has_modes(name)
     return (gr.update(visible=sized, **({} if sized else {"value": "model"})),
             gr.update(visible=modes, **({} if modes else {"value": "deterministic"})),
             gr.update(visible=modes, **({} if modes else {"value": 0})))
@@ -331,7 +334,7 @@ def translate_model_changed(model_key: str, state: Any = None) -> tuple:
         status = _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         status = _fail(e, name)
-    return (status, _sketchpad_view(H.has_sketchpad(name)), None, *translate_options_view(name))
+    return (status, _sketchpad_view(pickers.has_sketchpad(name)), None, *translate_options_view(name))
 
 
 APP_VIDEO_FRAMES = 120  # the app translates at most this many frames of a video (the library: checks.MAX_VIDEO_FRAMES)
@@ -358,15 +361,16 @@ def _translate(model_key: str, image: Any, session: Session | None, options: dic
                progress: Any = None) -> tuple:
     name = None
     try:
-        name, weights = H.resolve_model(model_key, session, "translate")
+        name, weights = sessions.resolve_model(model_key, session, "translate")
         if image is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
         gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
-        H.loaded(name, weights)  # a download never holds a model-call slot for longer than H.LOAD_WAIT_S
-        picture = H.open_upload(image)
+        loading.loaded(name, weights)  # a download never holds a model-call slot for longer than loading.LOAD_WAIT_S
+        picture = uploads.open_upload(image)
         tiles = None if progress is None else _tiles(progress)  # (a gr.Progress is falsy: test for None)
-        out = H.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
-        return (H.enlarge(out) if options["resolution"] == "model" else out), _status_for(model_key, session, "translate")
+        out = zerogpu.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
+        shown = display.enlarge(out) if options["resolution"] == "model" else out
+        return shown, _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
 
@@ -386,7 +390,7 @@ def translate_sketch(model_key: str, sketch: Any, state: Any = None, resolution:
     """Translate the sketchpad drawing: (output image, status). An empty canvas (the sketchpad just shown or
     cleared) leaves both as they are: the model's status stays readable."""
     try:
-        drawing = H.sketch_image(sketch)
+        drawing = uploads.sketch_image(sketch)
     except Exception as e:  # noqa: BLE001
         return None, _fail(e)
     if drawing is None:
@@ -403,22 +407,22 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
     session = _session(state)
     name = None
     try:
-        name, weights = H.resolve_model(model_key, session, "translate")
+        name, weights = sessions.resolve_model(model_key, session, "translate")
         if isinstance(video, dict) and "video" in video:  # a {"video": FileData, "subtitles": ...} payload
             video = video["video"]
         if video is None:
             raise ValueError("no video: upload one (mp4, webm, mov or an animated gif)")
-        missing = H.missing_video_packages()  # the output is an mp4: even a GIF needs them
+        missing = uploads.missing_video_packages()  # the output is an mp4: even a GIF needs them
         if missing:
-            raise ValueError(H.video_help(missing))
-        source = H.uploaded_file(video)
-        if Path(source).suffix.lower() not in H.VIDEO_SUFFIXES:
+            raise ValueError(messages.video_help(missing))
+        source = uploads.uploaded_file(video)
+        if Path(source).suffix.lower() not in uploads.VIDEO_SUFFIXES:
             raise ValueError(f"{Path(source).name} is not a video this app reads: upload "
-                             + ", ".join(H.VIDEO_SUFFIXES))
+                             + ", ".join(uploads.VIDEO_SUFFIXES))
         gan.raise_if_failing(name, weights)
-        H.loaded(name, weights)
-        out = H.output_path(".mp4", "forger-video-")
-        frames = H.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
+        loading.loaded(name, weights)
+        out = downloads.output_path(".mp4", "forger-video-")
+        frames = zerogpu.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
                           progress=lambda done, total: progress(done / total if total else None,
                                                                 desc=f"frame {done}" + (f" of {total}" if total else "")),
                           **_options(resolution, mode, seed))
@@ -443,7 +447,7 @@ def train_model_changed(model: str) -> tuple:
         spec = _train_spec(model)
     except Exception as e:  # noqa: BLE001
         return gr.update(), _fail(e)
-    data = H.default_train_data(model)
+    data = training.default_train_data(model)
     hint = f"Default data: `{spec.data}`." if data != "folder" else f"Data: a folder, {spec.data}."
     return data, f"**{model}**: {spec.description} {hint}"
 
@@ -465,12 +469,12 @@ def _int_or_none(value: Any, what: str, lo: int, hi: int) -> int | None:
 
 def _train_data(data: str, folder: str, zip_file: Any, session: Session) -> str:
     if data == "folder":
-        return str(H.data_folder(folder))
+        return str(training.data_folder(folder))
     if data == "zip":
-        if not H.upload_path(zip_file):
+        if not uploads.upload_path(zip_file):
             raise ValueError("upload a zip of images first (or choose another data source)")
-        return str(H.safe_extract_zip(Path(H.uploaded_file(zip_file)), session.new_data_dir()))
-    if data not in {v for _, v in H.train_data_choices()}:
+        return str(zips.safe_extract_zip(Path(uploads.uploaded_file(zip_file)), session.new_data_dir()))
+    if data not in {v for _, v in training.train_data_choices()}:
         raise ValueError(f"unknown data choice {data!r}")
     return data
 
@@ -483,7 +487,7 @@ def _plot(history: list[tuple[int, dict[str, float]]], expert: bool = False) -> 
     string column (a colour category).
 
     None before the first step: Gradio 6.31's plot stops drawing lines after it was sent an empty table."""
-    rows = H.loss_rows([(step, {k: v for k, v in values.items() if (k in EXPERT_CURVES) == expert})
+    rows = training.loss_rows([(step, {k: v for k, v in values.items() if (k in EXPERT_CURVES) == expert})
                         for step, values in history])
     if not rows["step"]:
         return None
@@ -493,15 +497,15 @@ def _plot(history: list[tuple[int, dict[str, float]]], expert: bool = False) -> 
 
 def _grid(grid: Any) -> Any:
     """A training sample grid, enlarged for display; no change when the event has none."""
-    return gr.update() if grid is None else H.enlarge(grid, 480)
+    return gr.update() if grid is None else display.enlarge(grid, 480)
 
 
 def _trained_updates(session: Session, value: str | None = None) -> tuple:
     """Dropdown updates after training: Sample, Interpolate, Translate and the session's own runs."""
     runs = [(t.label, t.key) for t in session.trained.values()]
-    return (gr.update(choices=H.model_choices("noise", session)),
-            gr.update(choices=H.model_choices("noise", session)),
-            gr.update(choices=H.model_choices("translate", session)),
+    return (gr.update(choices=pickers.model_choices("noise", session)),
+            gr.update(choices=pickers.model_choices("noise", session)),
+            gr.update(choices=pickers.model_choices("translate", session)),
             gr.update(choices=runs, value=value if value is not None else (runs[-1][1] if runs else None)))
 
 
@@ -540,17 +544,17 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
             raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
         dataset = _train_data(data, folder, zip_file, session)
         run_dir, removed = session.new_run_dir(model)  # the oldest finished runs past the quota are deleted
-        room = (f"\n\nTo make room for this run (the server keeps {H.MAX_SESSION_RUNS_BYTES >> 20} MiB of runs per "
-                f"session, {H.MAX_RUNS_BYTES >> 20} MiB in all), the oldest finished runs were deleted: "
-                + ", ".join(removed) + ".") if removed else ""
+        room = (f"\n\nTo make room for this run (the server keeps {sessions.MAX_SESSION_RUNS_BYTES >> 20} MiB of "
+                f"runs per session, {sessions.MAX_RUNS_BYTES >> 20} MiB in all), the oldest finished runs were "
+                f"deleted: " + ", ".join(removed) + ".") if removed else ""
         # a time-bound run samples on the clock (every 10 s and at step 1); a step-bound one also every 5% of it
         config = TrainConfig(model=model, data=dataset, steps=total, minutes=budget, batch_size=batch, lr=rate,
-                             out=run_dir, classes=H.train_classes(model, data),
+                             out=run_dir, classes=training.train_classes(model, data),
                              sample_every=max(5, min(200, (total or MAX_STEPS) // 20)),
                              checkpoint_every=max(50, (total or MAX_STEPS) // 4))
         session.stop.clear()
         session.running = True
-        H.remember_browser_session(request.session_hash if request else None, session)
+        sessions.remember_browser_session(request.session_hash if request else None, session)
         events = train(config, stop=session.stop)
     except Exception as e:  # noqa: BLE001 - a missing dataset, a bad zip, a wrong value
         session.running = False
@@ -561,7 +565,7 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
     history: list[tuple[int, dict[str, float]]] = []
     started = last = time.monotonic()
     seconds = None if budget is None else budget * 60
-    yield view(progress=H.progress_text(0, total, {}, 0, budget_s=seconds),
+    yield view(progress=training.progress_text(0, total, {}, 0, budget_s=seconds),
                status=f"Training **{model}** on `{data}`…" + room,
                plot=_plot(history), expert_plot=_plot(history, expert=True))
     try:
@@ -574,21 +578,22 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
                     continue
                 last = now
                 yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                           progress=H.progress_text(event.step, event.total, event.losses, now - started,
+                           progress=training.progress_text(event.step, event.total, event.losses, now - started,
                                                     budget_s=seconds))
                 continue
             # done: register the exported weights for this session only
-            entries = [session.add_trained(run_dir, folder, event.step) for folder in H.exported_weights(run_dir)]
+            entries = [session.add_trained(run_dir, folder, event.step)
+                       for folder in training.exported_weights(run_dir)]
             own = next((t for t in entries if t.name == model), entries[0] if entries else None)
             if own is None:
                 raise RuntimeError(f"the run ended without exported weights in {run_dir}")
             folders = [t.weights for t in entries]
-            archive = H.zip_folder(folders[0] if len(folders) == 1 else run_dir / "weights")
+            archive = downloads.zip_folder(folders[0] if len(folders) == 1 else run_dir / "weights")
             where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
                       f"“{own.label}” (this session only); download them below or push them to the Hub." + room)
             yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                       progress=H.progress_text(event.step, event.total, event.losses, now - started, done=True,
+                       progress=training.progress_text(event.step, event.total, event.losses, now - started, done=True,
                                                 budget_s=seconds),
                        status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
     except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
@@ -661,11 +666,11 @@ def _judge(model_key: str, picture: Any, session: Session | None) -> tuple:
     """(verdict Markdown, heatmap or None, per-class table or None) of one image; a message on errors."""
     name = None
     try:
-        spec, weights = H.expert_for(model_key, session)
+        spec, weights = judging.expert_for(model_key, session)
         name = spec.name
         image = picture() if callable(picture) else picture
-        verdict = H.on_gpu(gan.judge, name, [image], weights=weights)[0]
-        return H.verdict_markdown(spec, verdict), verdict.heatmap, _bars(H.class_rows(spec, verdict))
+        verdict = zerogpu.on_gpu(gan.judge, name, [image], weights=weights)[0]
+        return judging.verdict_markdown(spec, verdict), verdict.heatmap, _bars(judging.class_rows(spec, verdict))
     except Exception as e:  # noqa: BLE001 - every error becomes a message
         return _fail(e, name), None, None
 
@@ -676,9 +681,9 @@ def expert_judge(model_key: str, image: Any, state: Any = None) -> tuple:
     ``image`` is an upload's path or Gradio's file payload (the event skips Gradio's image decoding); only
     files in Gradio's upload folder are read."""
     def picture() -> Any:
-        if H.upload_path(image) is None:
+        if uploads.upload_path(image) is None:
             raise ValueError("no image: upload one, take one with the webcam, paste one, or draw one")
-        return H.open_upload(H.uploaded_file(image))
+        return uploads.open_upload(uploads.uploaded_file(image))
 
     return _judge(model_key, picture, _session(state))
 
@@ -687,7 +692,7 @@ def expert_judge_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple
     """The expert's verdict on the sketchpad drawing: (verdict Markdown, heatmap or None, per-class table or None).
     An empty canvas (the sketchpad just shown or cleared) leaves all three as they are."""
     try:
-        drawing = H.sketch_image(sketch)
+        drawing = uploads.sketch_image(sketch)
     except Exception as e:  # noqa: BLE001
         return _fail(e), None, None
     if drawing is None:
@@ -697,9 +702,9 @@ def expert_judge_sketch(model_key: str, sketch: Any, state: Any = None) -> tuple
 
 def _expert_views(spec: ModelSpec | None) -> tuple:
     """Updates of what the Expert tab shows for a model: (sketchpad, heatmap, per-class chart)."""
-    return (_sketchpad_view(H.expert_has_sketchpad(spec)),
-            gr.update(visible=spec is not None and H.expert_has_heatmap(spec), value=None),
-            gr.update(visible=spec is not None and H.expert_classes(spec) > 0, value=None))
+    return (_sketchpad_view(judging.expert_has_sketchpad(spec)),
+            gr.update(visible=spec is not None and judging.expert_has_heatmap(spec), value=None),
+            gr.update(visible=spec is not None and judging.expert_classes(spec) > 0, value=None))
 
 
 def expert_model_changed(model_key: str, state: Any = None) -> tuple:
@@ -708,7 +713,7 @@ def expert_model_changed(model_key: str, state: Any = None) -> tuple:
     session = _session(state)
     spec = None
     try:
-        spec, weights = H.expert_for(model_key, session)
+        spec, weights = judging.expert_for(model_key, session)
         status = _expert_status(spec, weights)
     except Exception as e:  # noqa: BLE001
         status = _fail(e, _name_of(model_key, session, None))
@@ -718,7 +723,8 @@ def expert_model_changed(model_key: str, state: Any = None) -> tuple:
 def refresh_expert_models(state: Any = None) -> tuple:
     """The Expert tab opened: its model lists, with the discriminators this session has trained since."""
     session = _session(state)
-    return (gr.update(choices=H.expert_choices(session)), gr.update(choices=H.expert_choices(session, game=True)))
+    return (gr.update(choices=judging.expert_choices(session)),
+            gr.update(choices=judging.expert_choices(session, game=True)))
 
 
 def ask_expert(model_key: str, image: Any, state: Any = None) -> tuple:
@@ -730,19 +736,19 @@ def ask_expert(model_key: str, image: Any, state: Any = None) -> tuple:
     switch = gr.Tabs(selected="expert")
     keep = (gr.update(),) * 4  # model, status, sketchpad, image: as they are
     try:
-        spec, weights = H.expert_for(model_key, session)
+        spec, weights = judging.expert_for(model_key, session)
         if image is None:
             return (switch, *keep, "Make an image in the Sample tab first, then ask the expert about it.",
                     gr.update(value=None), gr.update(value=None))
-        picture = H.shrink_enlarged(H.open_upload(image), spec.image_size)  # the forger's own pixels
+        picture = display.shrink_enlarged(uploads.open_upload(image), spec.image_size)  # the forger's own pixels
     except Exception as e:  # noqa: BLE001 - no discriminator, an unknown key, an unreadable image
         return (switch, *keep, _fail(e, _name_of(model_key, session, None)), gr.update(value=None),
                 gr.update(value=None))
     verdict, heat, bars = _judge(model_key, picture, session)
     sketch, heat_view, bars_view = _expert_views(spec)
     heat_view["value"], bars_view["value"] = heat, bars
-    return (switch, gr.update(choices=H.expert_choices(session), value=model_key), _expert_status(spec, weights),
-            sketch, H.enlarge(picture), verdict, heat_view, bars_view)
+    return (switch, gr.update(choices=judging.expert_choices(session), value=model_key), _expert_status(spec, weights),
+            sketch, display.enlarge(picture), verdict, heat_view, bars_view)
 
 
 def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, state: Any = None) -> tuple:
@@ -751,9 +757,9 @@ def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, s
     pairs it with its translation, the output shown. Returns what ``ask_expert`` returns."""
     session = _session(state)
     try:
-        spec, _ = H.resolve_spec(model_key, session, "translate")
+        spec, _ = sessions.resolve_spec(model_key, session, "translate")
         if spec.family == "pix2pix":
-            picture = H.open_upload(upload) if H.upload_path(upload) else H.sketch_image(sketch)
+            picture = uploads.open_upload(upload) if uploads.upload_path(upload) else uploads.sketch_image(sketch)
         else:
             picture = out
     except Exception as e:  # noqa: BLE001 - an unknown key, an unreadable upload
@@ -766,12 +772,12 @@ def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, s
     return ask_expert(model_key, picture, state)
 
 
-def _game_view(game: H.ExpertGame) -> tuple:
+def _game_view(game: judging.ExpertGame) -> tuple:
     """(game, image, Markdown): the next image to judge, or all of them with the score table at the end."""
     if game.done:
-        strip = H.make_grid(game.images, columns=len(game.images))
-        return game, H.enlarge(strip, 96 * len(game.images)), H.game_markdown(game)
-    return game, H.enlarge(game.images[len(game.answers)]), H.game_markdown(game)
+        strip = display.make_grid(game.images, columns=len(game.images))
+        return game, display.enlarge(strip, 96 * len(game.images)), judging.game_markdown(game)
+    return game, display.enlarge(game.images[len(game.answers)]), judging.game_markdown(game)
 
 
 def game_start(model_key: str, rounds: float, seed: Any = None, state: Any = None) -> tuple:
@@ -780,16 +786,16 @@ def game_start(model_key: str, rounds: float, seed: Any = None, state: Any = Non
     session = _session(state)
     name = None
     try:
-        spec, weights = H.expert_for(model_key, session)
+        spec, weights = judging.expert_for(model_key, session)
         name = spec.name
         if not (spec.task == "noise" and spec.channels == 1):
             raise ValueError(f"{name} does not forge digits: the game mixes its fakes with real MNIST digits; "
                              f"choose a digit model")
-        n = gan.checks.number("the number of rounds", H.GAME_ROUNDS if rounds in (None, "") else rounds,
-                              1, H.MAX_GAME_ROUNDS, integer=True)
+        n = gan.checks.number("the number of rounds", judging.GAME_ROUNDS if rounds in (None, "") else rounds,
+                              1, judging.MAX_GAME_ROUNDS, integer=True)
         seed = random.randint(1, 999_999) if seed in (None, "", 0) else gan.checks.number(
             "the game number", seed, 1, MAX_SEED, integer=True)
-        game = H.on_gpu(H.new_game, model_key, name, seed, n, weights=weights)
+        game = zerogpu.on_gpu(judging.new_game, model_key, name, seed, n, weights=weights)
         return _game_view(game)
     except Exception as e:  # noqa: BLE001
         return None, None, _fail(e, name)
@@ -798,10 +804,10 @@ def game_start(model_key: str, rounds: float, seed: Any = None, state: Any = Non
 def game_answer(answer: str, game: Any = None) -> tuple:
     """The person says "real" or "fake" about the current image: (game, next image, Markdown); after the
     last round, all the images and the score table (the person's correct answers and the expert's)."""
-    if not isinstance(game, H.ExpertGame):
+    if not isinstance(game, judging.ExpertGame):
         return game, None, "Start a game first: press **Start a game**."
     if game.done:
-        return game, gr.update(), H.game_markdown(game) + "\n\n**This game is over: start a new one.**"
+        return game, gr.update(), judging.game_markdown(game) + "\n\n**This game is over: start a new one.**"
     if answer not in ("real", "fake"):
         return game, gr.update(), _fail(ValueError(f"answer real or fake, not {answer!r}"))
     game.answer(answer == "real")
@@ -823,7 +829,7 @@ def page_load(state: Any = None) -> tuple:
     session = _session(state)
     sample_key = default_model("noise")
     translate = _dropdown("translate", session, default_model("translate"))
-    translate["info"] = H.picker_info("translate")  # whether this machine can download the ⤓ models now
+    translate["info"] = messages.picker_info("translate")  # whether this machine can download the ⤓ models now
     return (_dropdown("noise", session, sample_key), _dropdown("noise", session, sample_key), translate,
             *_render(sample_key, 0, 1.0, 0, [], session))
 
@@ -831,7 +837,7 @@ def page_load(state: Any = None) -> tuple:
 def end_session(request: gr.Request) -> None:
     """The tab closed: stop its training run (it still saves a checkpoint); the gr.State delete
     callback removes the session's files later."""
-    H.forget_browser_session(request.session_hash if request else None)
+    sessions.forget_browser_session(request.session_hash if request else None)
 
 
 # ---------------------------------------------------------------------------- the UI

@@ -22,8 +22,9 @@ from PIL import Image
 
 import app
 import gan
-from forger_app import helpers as H
-from forger_app.helpers import Session, UnsafeZipError
+from forger_app import display, judging, pickers, sampling, sessions, training, uploads, zerogpu, zips
+from forger_app.sessions import Session
+from forger_app.zips import UnsafeZipError
 
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
@@ -35,7 +36,7 @@ EXPECTED_API = {
     "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert", "/ask_expert_translation",
     "/game_start", "/game_real", "/game_fake",
 }
-NO_EDITS = [0.0] * H.MAX_SLIDERS
+NO_EDITS = [0.0] * sampling.MAX_SLIDERS
 # the handlers toast their messages with gr.Warning, which outside a request is a UserWarning
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 
@@ -66,7 +67,7 @@ def _upload(path: Path | str) -> str:
     import shutil
     import uuid
 
-    folder = H.upload_root() / "forger-tests" / uuid.uuid4().hex
+    folder = uploads.upload_root() / "forger-tests" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     return shutil.copy(path, folder / Path(path).name)
 
@@ -183,18 +184,18 @@ def test_importing_the_app_loads_no_model():
 def test_sample_tab_renders_an_image_and_a_png_and_sliders_change_it():
     image, png, status = app.sample_image("dcgan-faces", 3, 1.0, None, *NO_EDITS, None)
     assert image is not None and Path(png).exists() and "dcgan-faces" in status
-    assert Image.open(png).size == (64, 64) and min(image.size) >= H.DISPLAY_SIDE
+    assert Image.open(png).size == (64, 64) and min(image.size) >= display.DISPLAY_SIDE
     edited, _, _ = app.sample_image("dcgan-faces", 3, 1.0, None, 2.0, *NO_EDITS[1:], None)
     assert np.abs(np.asarray(edited, np.int16) - np.asarray(image, np.int16)).mean() > 1.0
 
 
 def test_sample_model_change_shows_one_slider_per_latent_dim_or_the_ganspace_directions():
     out = app.sample_model_changed("cifar10-gan", 0, 1.0, None)
-    sliders = out[2:2 + H.MAX_SLIDERS]
+    sliders = out[2:2 + sampling.MAX_SLIDERS]
     assert [s["visible"] for s in sliders] == [True] * 32 and sliders[5]["label"] == "z[5]"
     out = app.sample_model_changed("dcgan-faces", 0, 1.0, None)
-    sliders = out[2:2 + H.MAX_SLIDERS]
-    assert sum(s["visible"] for s in sliders) == H.GANSPACE_K == gan.slider_directions("dcgan-faces").shape[0]
+    sliders = out[2:2 + sampling.MAX_SLIDERS]
+    assert sum(s["visible"] for s in sliders) == sampling.GANSPACE_K == gan.slider_directions("dcgan-faces").shape[0]
     assert "GANSpace" in sliders[0]["label"] and out[1]["visible"] is False  # no digit picker
     assert app.sample_model_changed("mnist-dcgan", 0, 1.0, None)[1]["visible"] is True
 
@@ -204,7 +205,7 @@ def test_sample_of_a_model_without_weights_says_how_to_get_them(no_bundled_weigh
     assert image is None and png is None
     assert "Weights not available" in status and "Train" in status and "python -m gan train cifar10-gan" in status
     assert "Traceback" not in status
-    assert "no weights — train it" in dict((v, k) for k, v in H.model_choices("noise"))["mnist-gan"]
+    assert "no weights — train it" in dict((v, k) for k, v in pickers.model_choices("noise"))["mnist-gan"]
 
 
 def test_sample_grid_random_seed_and_reset():
@@ -213,7 +214,7 @@ def test_sample_grid_random_seed_and_reset():
     seed, image, _, _ = app.random_sample("dcgan-faces", 1.0, None, *NO_EDITS, None)
     assert 0 <= seed <= 999_999 and image is not None
     out = app.reset_sliders("dcgan-faces", 1, 1.0, None, None)
-    assert out[:H.MAX_SLIDERS] == (0,) * H.MAX_SLIDERS and out[H.MAX_SLIDERS] is not None
+    assert out[:sampling.MAX_SLIDERS] == (0,) * sampling.MAX_SLIDERS and out[sampling.MAX_SLIDERS] is not None
 
 
 def test_bad_sample_values_give_messages():
@@ -286,7 +287,7 @@ def test_translate_sketch_uses_the_drawing(tmp_path, translator):
                                              "composite": {"path": _upload(tmp_path / "composite.png")}}, session)
     assert out is not None, status
     # the empty canvas the sketchpad opens on (and sends when shown or cleared): the output and status stay
-    H.blank_sketch().save(tmp_path / "blank.png")
+    uploads.blank_sketch().save(tmp_path / "blank.png")
     assert app.translate_sketch(key, {"composite": {"path": _upload(tmp_path / "blank.png")}}, session) == (
         gr.skip(), gr.skip())
 
@@ -303,11 +304,11 @@ def _drawing(tmp_path: Path, box: tuple[int, int, int, int] = (120, 40, 150, 240
 
 
 def test_the_expert_lists_the_models_with_a_discriminator():
-    names = [v for _, v in H.expert_choices()]
+    names = [v for _, v in judging.expert_choices()]
     assert names == [n for n in gan.list_models() if (gan.weights.WEIGHTS_DIR / n / "discriminator.safetensors").exists()]
     assert "dcgan-faces" not in names and "mnist-dcgan" in names  # dcgan-faces ships without one
-    assert H.default_expert() == "mnist-dcgan"  # a conditional digit forger: the richest view
-    game = [v for _, v in H.expert_choices(game=True)]
+    assert judging.default_expert() == "mnist-dcgan"  # a conditional digit forger: the richest view
+    game = [v for _, v in judging.expert_choices(game=True)]
     assert game and all(gan.registry.get_spec(n).task == "noise" for n in game)
 
 
@@ -341,7 +342,7 @@ def test_the_expert_judges_a_drawing(tmp_path):
     assert "P(real)" in verdict and bars is not None, verdict
     verdict, heatmap, _ = app.expert_judge_sketch("pix2pix-sketch2digit", _drawing(tmp_path), None)
     assert heatmap is not None and heatmap.size == (280, 280)
-    H.blank_sketch().save(tmp_path / "blank.png")  # the empty canvas: the last verdict stays
+    uploads.blank_sketch().save(tmp_path / "blank.png")  # the empty canvas: the last verdict stays
     assert app.expert_judge_sketch("mnist-dcgan", {"composite": {"path": _upload(tmp_path / "blank.png")}},
                                    None) == (gr.skip(),) * 3
 
@@ -393,7 +394,7 @@ def test_ask_the_expert_judges_the_sample_image_with_the_same_model():
 
 def test_fool_the_expert_five_rounds_end_with_both_scores():
     game, image, text = app.game_start("mnist-dcgan", 5, 11, None)
-    assert "Round 1 of 5" in text and image.size[0] >= H.DISPLAY_SIDE - 4
+    assert "Round 1 of 5" in text and image.size[0] >= display.DISPLAY_SIDE - 4
     again = app.game_start("mnist-dcgan", 5, 11, None)[0]  # the same game for the same seed
     assert again.real == game.real and again.expert_p == game.expert_p
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again.images, game.images))
@@ -460,7 +461,7 @@ def test_zip_slip_is_refused_before_anything_is_written(tmp_path, name):
     target = tmp_path / "session" / "data"
     archive = _zip(tmp_path / "slip.zip", {"ok/a.png": _png_bytes(), name: b"x"})
     with pytest.raises(UnsafeZipError, match="absolute|'\\.\\.'"):
-        H.safe_extract_zip(archive, target)
+        zips.safe_extract_zip(archive, target)
     assert not target.exists() or not any(target.rglob("*"))
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "session" / "evil.png").exists()
 
@@ -468,7 +469,7 @@ def test_zip_slip_is_refused_before_anything_is_written(tmp_path, name):
 def test_zip_with_a_symlink_is_refused(tmp_path):
     archive = _zip(tmp_path / "link.zip", {"a.png": _png_bytes()}, symlinks=("b.png",))
     with pytest.raises(UnsafeZipError, match="symbolic link"):
-        H.safe_extract_zip(archive, tmp_path / "out")
+        zips.safe_extract_zip(archive, tmp_path / "out")
 
 
 def test_zip_bombs_are_refused_before_extracting(tmp_path):
@@ -476,36 +477,36 @@ def test_zip_bombs_are_refused_before_extracting(tmp_path):
     # declared size over the default cap (256 MiB): refused from the directory alone
     huge = _patch_declared_size(_zip(tmp_path / "declared.zip", {"a.png": b"\0" * 1000}), 0xFFFF_FF00)
     with pytest.raises(UnsafeZipError, match="limit|inflates"):
-        H.check_zip(huge)
+        zips.check_zip(huge)
     # 4 MiB of zeros compress to a few KiB: no image data inflates 100:1, refused from the directory alone
     bomb = _zip(tmp_path / "bomb.zip", {"zeros.png": b"\0" * (4 << 20)})
     assert bomb.stat().st_size < 20_000
     with pytest.raises(UnsafeZipError, match="inflates"):
-        H.safe_extract_zip(bomb, target)
+        zips.safe_extract_zip(bomb, target)
     assert not target.exists()
     # random bytes (no compression) over a 1 MiB cap
     noise = _zip(tmp_path / "noise.zip", {"noise.png": np.random.default_rng(0).bytes(2 << 20)})
     with pytest.raises(UnsafeZipError, match="MiB"):
-        H.safe_extract_zip(noise, target, max_bytes=1 << 20)
+        zips.safe_extract_zip(noise, target, max_bytes=1 << 20)
     assert not target.exists()
     # too many files
     many = _zip(tmp_path / "many.zip", {f"{i}.png": b"" for i in range(11)})
     with pytest.raises(UnsafeZipError, match="entries"):
-        H.safe_extract_zip(many, target, max_files=10)
+        zips.safe_extract_zip(many, target, max_files=10)
     # a member that lies about its size (declares 100 bytes, holds 1 MiB) is stopped while copying
     liar = _patch_declared_size(_zip(tmp_path / "liar.zip", {"a.png": b"\0" * (1 << 20)}), 100)
     with pytest.raises(UnsafeZipError):
-        H.safe_extract_zip(liar, target)
+        zips.safe_extract_zip(liar, target)
     assert not target.exists() or sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) <= 100
     # not a zip at all
     (tmp_path / "fake.zip").write_text("hello")
     with pytest.raises(UnsafeZipError, match="not a readable zip"):
-        H.safe_extract_zip(tmp_path / "fake.zip", target)
+        zips.safe_extract_zip(tmp_path / "fake.zip", target)
 
 
 def test_a_good_zip_extracts_to_its_top_folder(tmp_path):
     archive = _zip(tmp_path / "good.zip", {"faces/a.png": _png_bytes(), "faces/sub/b.png": _png_bytes()})
-    root = H.safe_extract_zip(archive, tmp_path / "out")
+    root = zips.safe_extract_zip(archive, tmp_path / "out")
     assert root == tmp_path / "out" / "faces" and (root / "sub" / "b.png").exists()
 
 
@@ -515,10 +516,10 @@ def test_a_good_zip_extracts_to_its_top_folder(tmp_path):
 def test_sessions_are_isolated(translator):
     session_a, key = translator
     session_b = Session()
-    assert session_a.root != session_b.root and session_b.root.parent == H.runs_root()
-    assert key in [v for _, v in H.model_choices("translate", session_a)]
-    assert key not in [v for _, v in H.model_choices("translate", session_b)]
-    assert key not in [v for _, v in H.model_choices("translate", None)]
+    assert session_a.root != session_b.root and session_b.root.parent == sessions.runs_root()
+    assert key in [v for _, v in pickers.model_choices("translate", session_a)]
+    assert key not in [v for _, v in pickers.model_choices("translate", session_b)]
+    assert key not in [v for _, v in pickers.model_choices("translate", None)]
     with pytest.raises(ValueError, match="other sessions"):
         session_b.resolve(key)
     out, status = app.translate_tab(key, _upload(Path(app.EXAMPLES) / "sketch_2.png"), session_b)
@@ -577,13 +578,13 @@ def _train_one_step(session: Session) -> str:
 
 
 def test_training_runs_on_disk_have_a_quota_the_oldest_finished_go_first_and_users_are_told(monkeypatch):
-    monkeypatch.setattr(H, "RUN_ROOM_BYTES", 8 << 20)
-    monkeypatch.setattr(H, "MAX_SESSION_RUNS_BYTES", 36 << 20)  # room for one short run per session
-    monkeypatch.setattr(H, "MAX_RUNS_BYTES", 70 << 20)  # ... and for two in all
+    monkeypatch.setattr(sessions, "RUN_ROOM_BYTES", 8 << 20)
+    monkeypatch.setattr(sessions, "MAX_SESSION_RUNS_BYTES", 36 << 20)  # room for one short run per session
+    monkeypatch.setattr(sessions, "MAX_RUNS_BYTES", 70 << 20)  # ... and for two in all
     first, second = Session(), Session()
     assert "✅" in _train_one_step(first) and "deleted" not in _train_one_step(second)
-    used = sum(H.folder_bytes(p) for p in H.runs_root().glob("session-*/run-*"))
-    assert 2 * (20 << 20) < used <= H.MAX_RUNS_BYTES  # each run holds its checkpoint and weights
+    used = sum(sessions.folder_bytes(p) for p in sessions.runs_root().glob("session-*/run-*"))
+    assert 2 * (20 << 20) < used <= sessions.MAX_RUNS_BYTES  # each run holds its checkpoint and weights
     (old_key, old), = first.trained.items()
     # the first session's next run would pass its own quota: its older run goes, and it is told
     status = _train_one_step(first)
@@ -598,12 +599,13 @@ def test_training_runs_on_disk_have_a_quota_the_oldest_finished_go_first_and_use
     assert "an older run of another session (" in status and not second_entry.run.exists()
     assert "deleted to make room" in app.sample_image(second_key, 0, 1.0, None, *NO_EDITS, second)[2]
     assert next(iter(first.trained.values())).run.exists()  # newer than the second session's: kept
-    assert sum(H.folder_bytes(p) for p in H.runs_root().glob("session-*/run-*")) <= H.MAX_RUNS_BYTES
+    runs = sessions.runs_root().glob("session-*/run-*")
+    assert sum(sessions.folder_bytes(p) for p in runs) <= sessions.MAX_RUNS_BYTES
 
 
 def test_a_run_in_progress_is_never_deleted_for_room(monkeypatch):
-    monkeypatch.setattr(H, "RUN_ROOM_BYTES", 8 << 20)
-    monkeypatch.setattr(H, "MAX_RUNS_BYTES", 8 << 20)  # one run, started in an empty runs folder
+    monkeypatch.setattr(sessions, "RUN_ROOM_BYTES", 8 << 20)
+    monkeypatch.setattr(sessions, "MAX_RUNS_BYTES", 8 << 20)  # one run, started in an empty runs folder
     busy, other = Session(), Session()
     running = app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, None, 16, None, busy)
     for out in running:  # until its first sample grid: its checkpoint-sized files are being written
@@ -650,20 +652,20 @@ def test_folder_paths_come_from_an_allow_list(tmp_path, monkeypatch):
     monkeypatch.delenv("FORGER_ANY_FOLDER", raising=False)
     for outside in ("/", str(tmp_path / "mine"), tempfile.gettempdir()):  # the default: ./data only
         with pytest.raises(ValueError, match="upload a zip") as refused:
-            H.data_folder(outside)
+            training.data_folder(outside)
         assert str(tmp_path) not in str(refused.value)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "faces").mkdir(parents=True)
-    assert H.data_folder("data/faces") == (tmp_path / "data" / "faces").resolve()
+    assert training.data_folder("data/faces") == (tmp_path / "data" / "faces").resolve()
     monkeypatch.setenv("FORGER_ANY_FOLDER", "1")  # opt-in, for one's own machine
-    assert H.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
+    assert training.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
     monkeypatch.setenv("SPACE_ID", "someone/forger")  # never on a Space
     with pytest.raises(ValueError, match="upload a zip"):
-        H.data_folder(str(tmp_path / "mine"))
+        training.data_folder(str(tmp_path / "mine"))
     monkeypatch.setenv("FORGER_DATA_ROOTS", str(tmp_path / "mine"))
-    assert H.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
+    assert training.data_folder(str(tmp_path / "mine")) == (tmp_path / "mine").resolve()
     with pytest.raises(ValueError, match="must be under"):
-        H.data_folder(str(tmp_path / "mine" / ".." / ".."))
+        training.data_folder(str(tmp_path / "mine" / ".." / ".."))
 
 
 def test_push_uses_the_users_token_and_never_leaks_it(monkeypatch, translator):
@@ -721,7 +723,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
 
     # Sample
     status, digit, *rest = call("/select_sample_model", "mnist-dcgan", 0, 1.0)
-    assert len(rest) == H.MAX_SLIDERS + 2
+    assert len(rest) == sampling.MAX_SLIDERS + 2
     dcgan_png = rest[-1]  # asked about in the Expert tab below
     image, png, status = call("/sample", "dcgan-faces", 3, 1.0, 0, *NO_EDITS)
     before = Image.open(png).copy()
@@ -733,7 +735,8 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     seed, image, png, status = call("/random_seed", "dcgan-faces", 1.0, 0, *NO_EDITS)
     assert isinstance(seed, (int, float)) and Path(png).exists()
     out = call("/reset_sliders", "dcgan-faces", 3, 1.0, 0)
-    assert list(out[:H.MAX_SLIDERS]) == [0] * H.MAX_SLIDERS and Path(out[H.MAX_SLIDERS + 1]).exists()
+    n = sampling.MAX_SLIDERS
+    assert list(out[:n]) == [0] * n and Path(out[n + 1]).exists()
     grid, grid_png, status = call("/variations", "dcgan-faces", 3, 1.0, 0, 4, *NO_EDITS)
     assert Image.open(grid_png).size == (134, 134)
     # Start from my image: an uploaded digit is projected, its reconstruction shown beside it
@@ -852,13 +855,13 @@ def test_model_calls_run_under_spaces_gpu_when_the_spaces_package_is_importable(
 
     fake.GPU = gpu
     monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert H.zero_gpu(H._call)(max, 1, 2) == ("on the GPU", 2) and decorated == [H._call]
+    assert zerogpu.zero_gpu(zerogpu._call)(max, 1, 2) == ("on the GPU", 2) and decorated == [zerogpu._call]
     monkeypatch.setitem(sys.modules, "spaces", None)  # not installed: `import spaces` fails
-    assert H.zero_gpu(H._call) is H._call
+    assert zerogpu.zero_gpu(zerogpu._call) is zerogpu._call
 
     seen = []
-    monkeypatch.setattr(H, "on_gpu", lambda func, *a, **k: (seen.append(func), func(*a, **k))[1])
-    assert H.render_sample("mnist-gan", 1)[0].size == (28, 28) and seen == [gan.sample]
+    monkeypatch.setattr(zerogpu, "on_gpu", lambda func, *a, **k: (seen.append(func), func(*a, **k))[1])
+    assert sampling.render_sample("mnist-gan", 1)[0].size == (28, 28) and seen == [gan.sample]
     app.interpolate_tab("mnist-gan", 1, 2, None, None, 3, "slerp", None)
     assert seen[-1] is gan.interpolate
 
@@ -882,13 +885,13 @@ def _raw_call(server: str, api_name: str, data: list) -> tuple[str, str]:
 
 def test_the_api_reads_only_uploads_and_never_shows_server_paths(server, tmp_path):
     """The red-team cases: a raw server path, a FIFO, and error text as a filesystem oracle."""
-    fifo = H.upload_root() / "forger-tests" / "fifo.png"
+    fifo = uploads.upload_root() / "forger-tests" / "fifo.png"
     fifo.parent.mkdir(parents=True, exist_ok=True)
     if not fifo.exists():
         os.mkfifo(fifo)
     cases = {"/etc/hostname": "not uploaded", "/etc": "not uploaded", "/no/such/file.png": "not uploaded",
              str(Path(app.EXAMPLES) / "mnist_3.png"): "not uploaded", str(fifo): "not a regular file",
-             str(H.upload_root() / "forger-tests" / "gone.png"): "gone"}
+             str(uploads.upload_root() / "forger-tests" / "gone.png"): "gone"}
     for path, words in cases.items():
         started = time.monotonic()
         kind, reply = _raw_call(server, "translate", ["cyclegan-mnist2digits",
@@ -897,7 +900,7 @@ def test_the_api_reads_only_uploads_and_never_shows_server_paths(server, tmp_pat
         # the boundary (forger_app/boundary.py) refuses a file payload naming anything but an upload, with a message
         assert kind == "error" and words in reply, (path, reply)
         assert time.monotonic() - started < 30  # the FIFO never held the worker
-        for secret in ("/etc", "hostname", "/no/such", str(H.upload_root()), "Is a directory", "No such file",
+        for secret in ("/etc", "hostname", "/no/such", str(uploads.upload_root()), "Is a directory", "No such file",
                        "mnist_3"):
             assert secret not in reply, (path, reply)
     # and the handler itself, whatever the transport, for the paths Gradio would let through
@@ -953,7 +956,7 @@ def test_ask_the_expert_about_a_translation():
     sketch = _upload(Path(app.EXAMPLES) / "sketch_2.png")
     res = app.ask_expert_translation("pix2pix-sketch2digit", sketch, None, None, None)
     assert "P(real)" in res[5] and res[6]["value"] is not None
-    expected = gan.judge("pix2pix-sketch2digit", H.open_upload(sketch))[0]
+    expected = gan.judge("pix2pix-sketch2digit", uploads.open_upload(sketch))[0]
     assert f"{100 * expected.probability:.0f}%" in res[5]
     assert "Translate an image first" in app.ask_expert_translation("cyclegan-mnist2digits", None, None, None,
                                                                     None)[5]
@@ -971,7 +974,7 @@ def test_the_app_prepares_every_offline_noise_model_at_launch(monkeypatch, tmp_p
     real = gan.prepare
     monkeypatch.setattr(gan, "prepare", lambda name, **kw: (order.append(name), real(name, **kw)))
     handlers.prepare_models()
-    offline = [n for n in H.noise_models() if H.availability(n) == "offline"]
+    offline = [n for n in pickers.noise_models() if pickers.availability(n) == "offline"]
     assert order[0] == handlers.default_model("noise") and sorted(order) == sorted(offline)
     assert serving.wait_for_background(300)
     for name in offline:

@@ -24,7 +24,7 @@ from PIL import Image
 
 import app
 import gan
-from forger_app import helpers as H
+from forger_app import sampling, uploads, zips
 
 # the handlers toast their messages with gr.Warning, which outside a request is a UserWarning
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -186,7 +186,7 @@ def test_every_parameter_of_every_endpoint_answers_a_wrong_value_with_what_it_wa
 
 
 def test_the_cases_of_the_issue_get_plain_messages(server):
-    nothing = [0.0] * H.MAX_SLIDERS
+    nothing = [0.0] * sampling.MAX_SLIDERS
     cases = [
         ("sample", ["mnist-dcgan", 1, 1.0, [1, 2], *nothing], "Digit must be one of the listed choices: 0, 1"),
         ("sample", [["mnist-gan"], 1, 1.0, 0, *nothing], "Model must be one of the listed choices: 'mnist-gan'"),
@@ -238,7 +238,7 @@ def test_uploads_that_are_not_what_the_parameter_wants_get_a_message(server):
 def test_a_burst_of_refusals_logs_one_line_each_and_no_traceback(server, capfd, caplog):
     """Out-of-range sliders and choices not on the list used to write a full traceback each (177 in 90 s)."""
     caplog.set_level(logging.INFO, logger="forger.app")
-    nothing = [0.0] * H.MAX_SLIDERS
+    nothing = [0.0] * sampling.MAX_SLIDERS
     calls = [("sample_live", ["mnist-gan", 1, 1.0, 0, 3.5 + i, *nothing[1:]]) for i in range(20)]
     calls += [("sample", ["no-such-model", 1, 1.0, 0, *nothing])] * 20
     calls += [("game_start", ["mnist-dcgan", 99, 0])] * 10 + [("translate", ["x", None, "huge", "fast", -1])] * 10
@@ -266,7 +266,7 @@ def test_a_float_image_without_usable_values_says_so(tmp_path, value, words):
         gan.load_image(_tiff(tmp_path / "float.tif", value))
     with pytest.raises(ValueError, match=re.escape(words)):  # ... with the check the app runs on uploads
         gan.checks.pixel_values(Image.open(tmp_path / "float.tif"))
-    folder = H.upload_root() / "forger-tests"
+    folder = uploads.upload_root() / "forger-tests"
     folder.mkdir(parents=True, exist_ok=True)
     out, status = app.translate_tab("pix2pix-sketch2digit", str(_tiff(folder / f"float-{value}.tif", value)), None)
     assert out is None and words in status and not UNCLEAR.search(status)
@@ -295,8 +295,8 @@ def _png() -> bytes:
 
 def test_a_zip_entry_with_a_name_too_long_for_the_disk_says_so(tmp_path):
     path = _zip(tmp_path / "long.zip", {"digits/" + "a" * 296 + ".png": _png()})  # a 300-character file name
-    with pytest.raises(H.UnsafeZipError, match=re.escape("is too long for a disk (300 bytes; at most 255)")) as e:
-        H.safe_extract_zip(path, tmp_path / "out")
+    with pytest.raises(zips.UnsafeZipError, match=re.escape("is too long for a disk (300 bytes; at most 255)")) as e:
+        zips.safe_extract_zip(path, tmp_path / "out")
     assert "OSError" not in str(e.value) and not (tmp_path / "out").exists()
 
 
@@ -307,16 +307,16 @@ def test_an_encrypted_zip_says_so(tmp_path):
         at = raw.find(signature)
         raw[at + flag_at] |= 1
     path.write_bytes(bytes(raw))
-    with pytest.raises(H.UnsafeZipError, match=r"encrypted.*without a password") as e:
-        H.safe_extract_zip(path, tmp_path / "out")
+    with pytest.raises(zips.UnsafeZipError, match=r"encrypted.*without a password") as e:
+        zips.safe_extract_zip(path, tmp_path / "out")
     assert "RuntimeError" not in str(e.value)
 
 
 def test_an_extraction_failure_says_why(tmp_path):
     """An entry that needs a folder where the zip already wrote a file: the disk's own reason, no path."""
     path = _zip(tmp_path / "clash.zip", {"digits": _png(), "digits/1.png": _png()})
-    with pytest.raises(H.UnsafeZipError, match=r"could not extract 'digits/1.png' from the zip: File exists") as e:
-        H.safe_extract_zip(path, tmp_path / "out")
+    with pytest.raises(zips.UnsafeZipError, match=r"could not extract 'digits/1.png' from the zip: File exists") as e:
+        zips.safe_extract_zip(path, tmp_path / "out")
     assert str(tmp_path) not in str(e.value) and not (tmp_path / "out").exists()
 
 

@@ -433,10 +433,10 @@ def test_offline_a_translator_that_needs_a_download_says_so_before_the_click_and
         page, tmp_path):
     from playwright.sync_api import expect
 
-    from forger_app import helpers as H
+    from forger_app import pickers
 
     name = "cyclegan-horse2zebra"  # an official model: downloaded on first use, never bundled
-    if H.availability(name) != "download" or H.can_download(name):
+    if pickers.availability(name) != "download" or pickers.can_download(name):
         pytest.skip(f"{name}'s weights are here, or this machine is online: the offline path cannot be shown")
     page.reload()
     page.locator("#sample-image img").wait_for()
@@ -448,7 +448,7 @@ def test_offline_a_translator_that_needs_a_download_says_so_before_the_click_and
     page.locator("#translate-model input").click()
     options = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
     page.keyboard.press("Escape")
-    marked = [o for o in options if o.endswith(H.DOWNLOAD_MARK)]
+    marked = [o for o in options if o.endswith(pickers.DOWNLOAD_MARK)]
     assert marked and options[-len(marked):] == marked, options  # grouped: the ones that run here come first
     assert not any("downloads on first use" in o for o in options)
     # before the click: the status says it cannot run here

@@ -271,23 +271,23 @@ def test_the_app_answers_a_request_for_a_model_still_downloading_within_the_load
     waiting on a hanging Hub once held all of them, for minutes. A request now waits at most LOAD_WAIT_S; the
     download goes on in the background (one per model), and a later request gets its result."""
     import app
-    from forger_app import helpers as H
+    from forger_app import loading
 
     release = _hanging_download(monkeypatch, "cyclegan-horse2zebra")
-    monkeypatch.setattr(H, "LOAD_WAIT_S", 0.2)
+    monkeypatch.setattr(loading, "LOAD_WAIT_S", 0.2)
     try:
         out, status = app.translate_tab("cyclegan-horse2zebra", {"path": "never-read.png"}, None)
         assert out is None and "Still fetching the weights of cyclegan-horse2zebra" in status, status
-        with pytest.raises(H.StillLoadingError):  # a second request is answered at once: the download goes on
-            H.loaded("cyclegan-horse2zebra", None, wait=60)
+        with pytest.raises(loading.StillLoadingError):  # a second request is answered at once: the download goes on
+            loading.loaded("cyclegan-horse2zebra", None, wait=60)
         assert sum(t.name == "load cyclegan-horse2zebra" for t in threading.enumerate()) == 1
-        H.loaded("mnist-gan", None, wait=60)  # another model loads meanwhile
+        loading.loaded("mnist-gan", None, wait=60)  # another model loads meanwhile
         assert gan.is_served("mnist-gan")
     finally:
         release.set()
     [t.join(30) for t in threading.enumerate() if t.name == "load cyclegan-horse2zebra"]
     with pytest.raises(WeightsUnavailableError):  # the download's failure (cached) reaches the next request
-        H.loaded("cyclegan-horse2zebra", None)
+        loading.loaded("cyclegan-horse2zebra", None)
 
 
 # ---------------------------------------------------------------------------- images
@@ -325,9 +325,9 @@ def test_image_errors_never_show_the_path(tmp_path):
 
 
 def test_the_pixel_cap_is_one_for_app_and_library_and_checked_before_decoding(tmp_path):
-    from forger_app import helpers as H
+    from forger_app import uploads
 
-    assert gan.MAX_PIXELS == checks.MAX_PIXELS and not hasattr(H, "MAX_UPLOAD_PIXELS")
+    assert gan.MAX_PIXELS == checks.MAX_PIXELS and not hasattr(uploads, "MAX_UPLOAD_PIXELS")
     big = Image.new("L", (8000, 8000))  # 64 MP, over the 50 MP cap
     big.save(tmp_path / "big.png")
     started = time.process_time()

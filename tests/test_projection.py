@@ -149,16 +149,16 @@ def test_cli_projects_then_samples_and_interpolates_from_the_latent(tmp_path, ca
 
 def test_the_app_projects_a_drawing_and_its_sliders_then_edit_the_projected_latent():
     import app
-    from forger_app import helpers as H
+    from forger_app import sampling
 
     digit, label = (x[0] for x in _held_out_digits(1))
     drawing = Image.fromarray(255 - digit).resize((280, 280))  # dark ink on white paper, as on the sketchpad
     out = app.project_image("mnist-dcgan", None, {"composite": drawing}, 0, 1.0, None)
     start, pair, digit_update, *sliders, image, png, status = out
-    assert isinstance(start, H.Start), status
+    assert isinstance(start, sampling.Start), status
     assert digit_update["value"] == start.label and "your image" in status and "dB" in status
     assert pair.size[0] > pair.size[1]  # input | reconstruction, side by side
-    no_edits = [0.0] * H.MAX_SLIDERS
+    no_edits = [0.0] * sampling.MAX_SLIDERS
     own, _, own_status = app.sample_image("mnist-dcgan", 0, 1.0, start.label, *no_edits, None, start)
     seeded, _, _ = app.sample_image("mnist-dcgan", 0, 1.0, start.label, *no_edits, None, None)
     edited, _, _ = app.sample_image("mnist-dcgan", 0, 1.0, start.label, 1.0, *no_edits[1:], None, start)

@@ -23,7 +23,7 @@ LOCAL = {"gan", "forger_app", "app"}
 
 # modules the code imports that requirements.txt deliberately leaves out, and why each may be missing
 OPTIONAL = {
-    "spaces": "ZeroGPU hardware only; forger_app.helpers.zero_gpu falls back to a plain call without it",
+    "spaces": "ZeroGPU hardware only; forger_app.zerogpu.zero_gpu falls back to a plain call without it",
     "accelerate": "training on several processes only; one process needs none of it, and says to install it",
     "torchmetrics": "FID/KID in gan/evaluate/metrics.py only; the offline digit metrics need neither",
     "torch_fidelity": "FID/KID in gan/evaluate/metrics.py only",

@@ -378,12 +378,12 @@ def test_app_translates_an_uploaded_video_and_reads_nothing_but_uploads(tmp_path
     import uuid
 
     import app
-    from forger_app import helpers as H
+    from forger_app import uploads
 
     monkeypatch.setenv("FORGER_APP_RUNS", str(tmp_path / "runs"))
     frames = _frames(6)
     frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    upload = H.upload_root() / "forger-tests" / uuid.uuid4().hex
+    upload = uploads.upload_root() / "forger-tests" / uuid.uuid4().hex
     upload.mkdir(parents=True)
     shutil.copy(tmp_path / "clip.gif", upload / "clip.gif")
     name = "pix2pix-sketch2digit"

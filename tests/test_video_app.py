@@ -58,19 +58,19 @@ def test_without_the_video_packages_the_app_says_what_to_install_and_logs_no_tra
     import shutil
 
     import app
-    from forger_app import helpers as H
+    from forger_app import uploads
 
     frames = _frames(3)
     frames[0].save(tmp_path / "digits.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    upload = H.upload_root() / "forger-tests" / uuid.uuid4().hex
+    upload = uploads.upload_root() / "forger-tests" / uuid.uuid4().hex
     upload.mkdir(parents=True)
     shutil.copy(tmp_path / "digits.gif", upload / "digits.gif")
     # the packages made unimportable, as on a server installed without them
     for module in ("imageio", "imageio.v2", "imageio.v3", "imageio_ffmpeg"):
         monkeypatch.setitem(sys.modules, module, None)
-    assert H.missing_video_packages() == ["imageio", "imageio-ffmpeg"]
+    assert uploads.missing_video_packages() == ["imageio", "imageio-ffmpeg"]
     caplog.set_level(logging.INFO)
     out, status = app.translate_video_tab(MODEL, {"path": str(upload / "digits.gif")})
     assert out is None and "pip install imageio imageio-ffmpeg" in status and "requirements.txt" in status
-    assert str(upload) not in status and str(H.upload_root()) not in status
+    assert str(upload) not in status and str(uploads.upload_root()) not in status
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
