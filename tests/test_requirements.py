@@ -35,6 +35,8 @@ FEATURES = {
     "the app": ["gradio", "pandas", "PIL", "numpy", "torch", "torchvision", "safetensors", "huggingface_hub", "tqdm"],
     "video translation (mp4 and gif in, mp4 out)": ["imageio", "imageio.v2", "imageio.v3", "imageio_ffmpeg"],
     "ONNX export (python -m gan export --format onnx)": ["onnx"],
+    # Gradio imports it when launched with mcp_server=True; no import statement of ours shows it
+    "agents over MCP (python app.py --mcp)": ["mcp", "mcp.server.streamable_http_manager"],
 }
 
 
