@@ -19,10 +19,13 @@ one deterministic probe input at batch 1, within a bounded cost:
 - the whole choice stops at ``BUDGET`` x ``t_e`` (at least ``MIN_BUDGET_S``): past it, the best path
   measured so far is kept, or eager. The worst case is written out in docs/testing.md.
 
-Every image is computed alone (``Served`` runs a batch row by row): oneDNN and the BLAS pick kernels,
-blockings and thread splits by batch size, so a batch's rows are not bit-identical to the same inputs
-run alone (measured: mnist-dcgan eager, dcgan-faces fused). One path per model and one shape per
-image make the same seed give the same pixels whatever ``n`` is.
+An image never depends on the batch it is in: oneDNN and the BLAS pick kernels, blockings and thread
+splits by batch size, so a batch's rows are in general not bit-identical to the same inputs run alone
+(measured here: an MLP's rows differ between batch 1, batches 2-3 and batches 4+; dcgan-faces' fused rows
+between 1-2 and 4+). So with the path, the choice checks which batch shapes give every probe image's lone
+bits, at every position (``Choice.sizes``), and a batch is computed in pieces of those shapes only (a lone
+image of a cheap model may be padded up to a checked shape); where none agrees, each image alone. One path
+per model and checked shapes make the same seed give the same pixels whatever ``n`` is.
 
 Off the click: a call from the main thread (a script, a notebook) measures at once. A call from any
 other thread (a server's) never waits: until the model's choice is made it is served by eager fp32,
@@ -111,6 +114,9 @@ SLACK_S = 0.001  # ... and every limit this much more: below a millisecond, time
 BUDGET = 30  # the whole choice stops after this many eager forward passes' time ...
 MIN_BUDGET_S = 1.0  # ... or this, for models whose forward pass takes a few milliseconds or less
 ROUNDS_PER_PASS = 2  # interleaved timing rounds in each of the two passes
+BATCHES = (2, 4, 8, 16, 64)  # batch shapes a batch may be computed in, where its rows are the lone image's bits
+PAD_GFLOP = 0.1  # a lone image may be computed padded to a batch of this much counted work, no more ...
+PAD_TO = 4  # ... and of this size (an MLP's rows here: batch 1, batches 2-3 and batches 4+ each differ)
 
 
 class TooSlow(Exception):
@@ -154,6 +160,29 @@ class Choice:
     source: str = "measured"  # measured | disk | forced
     cost_ms: float = 0.0  # what measuring took, all in
     eager_ms: float = 0.0  # eager's first timed run, the unit of BUDGET
+    sizes: list[int] = field(default_factory=lambda: [1])  # batch shapes ``path`` computes with identical rows
+    threads: int = 0  # torch's thread count when ``sizes`` was checked (another count may split work otherwise)
+
+
+def drain(steps: Generator[None, None, Any]) -> Any:
+    """Runs a generator of steps to its end, at once; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def pieces(n: int, sizes: Sequence[int]) -> list[int]:
+    """How a batch of ``n`` images is computed: the largest checked shapes first, the rest padded up to the
+    smallest one (whose first rows are kept). ``pieces(70, [1, 2, 64]) == [64, 2, 2, 2]``."""
+    out, left = [], n
+    while left > 0:
+        fits = [s for s in sizes if s <= left]
+        size = max(fits) if fits else min(sizes)
+        out.append(size)
+        left -= size
+    return out
 
 
 def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Sequence[float]],
@@ -600,6 +629,14 @@ class Served:
         with torch.inference_mode():
             return fn(*inputs).float()
 
+    def _counted(self, fn: Callable, inputs: tuple) -> torch.Tensor:
+        """``_run``, its time added to what the measurement under way has cost."""
+        t0 = time.perf_counter()
+        try:
+            return self._run(fn, inputs)
+        finally:
+            self._spent += time.perf_counter() - t0
+
     def _timed(self, path: str, fn: Callable, inputs: tuple, until: float | None = None
                ) -> tuple[float, float, torch.Tensor]:
         """(real seconds, reported seconds, output) of one run of ``fn``, cut short with TooSlow once
@@ -618,12 +655,7 @@ class Served:
     # -- measurement
     def measure(self, inputs: tuple, paths: Sequence[str] | None = None) -> Choice:
         """Check and time every candidate for inputs shaped like ``inputs``, at once; no caching."""
-        steps = self.measuring(inputs, paths)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+        return drain(self.measuring(inputs, paths))
 
     def measuring(self, inputs: tuple, paths: Sequence[str] | None = None) -> Generator[None, None, Choice]:
         """``measure`` as steps: it yields after every forward pass, so a server can answer requests
@@ -713,8 +745,55 @@ class Served:
             if path != "eager" and (len(runs) != n or n < 2) and path not in rejected:
                 rejected[path] = "not timed in both passes: the choice's time budget was spent"
         choice = choose(passes, errors, rejected)
+        choice.sizes = yield from self._batch_sizes(self.runner(choice.path), inputs, flops[0])
+        choice.threads = torch.get_num_threads()
         choice.cost_ms, choice.eager_ms = 1000 * self._spent, 1000 * e_real
         return choice
+
+    def _batch_sizes(self, fn: Callable, inputs: tuple, flops: int) -> Generator[None, None, list[int]]:
+        """The batch shapes whose rows ``fn`` computes bit for bit as the smallest of them, so a batch can be
+        computed in pieces of these and an image never depends on ``n``: oneDNN and the BLAS choose kernels,
+        blockings and thread splits by batch size (here an MLP's rows differ between batch 1, 2-3 and 4+), so
+        this is checked, on distinct probe images at every position, never assumed.
+
+        The smallest shape is 1, or, for models whose image is cheap (``PAD_GFLOP``), ``PAD_TO`` that a lone
+        image is padded up to when that lets batches of at least 4x as many be computed at once. Checks run on
+        at most ``CHECK_GFLOP`` of counted work a shape; [1] (every image alone) when nothing else holds."""
+        per_image = max(flops, 1)
+        checkable = [b for b in BATCHES if b * per_image <= CHECK_GFLOP * 1e9]
+        if not checkable:
+            return [1]
+        most = max(checkable)
+        probe = self._probe(most, inputs)
+
+        def rows(start: int, stop: int) -> tuple:
+            return tuple(None if t is None else t[start:stop] for t in probe)
+
+        best = [1]
+        for lone in [1] + [b for b in checkable if b == PAD_TO and b * per_image <= PAD_GFLOP * 1e9]:
+            alone = []  # the probe images computed at the lone shape, in order
+            for i in range(0, most, lone):
+                alone.append(self._counted(fn, rows(i, i + lone)))
+                yield
+            alone = torch.cat(alone)
+            if lone > 1:  # a padded image is the same bits as in a full batch of distinct ones
+                last = rows(lone - 1, lone)
+                padded = self._counted(fn, tuple(None if t is None else t.expand(lone, *t.shape[1:]) for t in last))
+                yield
+                if not torch.equal(padded[0], alone[lone - 1]):
+                    continue
+            sizes = [lone]
+            for b in checkable:
+                if b > lone:
+                    same = torch.equal(self._counted(fn, rows(0, b)), alone[:b])
+                    yield
+                    if same:
+                        sizes.append(b)
+            if max(sizes) > max(best) and (lone == 1 or max(sizes) >= 4 * lone):
+                best = sizes
+            if lone == 1 and max(best) == most:
+                break  # every shape agrees with the lone image: nothing to pad for
+        return best
 
     def choice(self, inputs: tuple, wait: bool = True) -> Choice | None:
         """The path for inputs shaped like these: in memory, else from disk (checked), else measured.
@@ -738,9 +817,9 @@ class Served:
             return found
 
     def _remember(self, key: tuple, choice: Choice) -> None:
-        log.info("%s, input %s on %s: %s (chosen in %.0f ms, %.1fx eager's forward pass)", self.name,
-                 "x".join(map(str, key)), self.device, choice.why, choice.cost_ms,
-                 choice.cost_ms / max(choice.eager_ms, 1e-9))
+        log.info("%s, input %s on %s: %s; batches computed in pieces of %s (chosen in %.0f ms, %.1fx eager's "
+                 "forward pass)", self.name, "x".join(map(str, key)), self.device, choice.why,
+                 "/".join(map(str, choice.sizes)), choice.cost_ms, choice.cost_ms / max(choice.eager_ms, 1e-9))
         _write_disk(self.disk_key(key), choice)
 
     def _choose_in_background(self, key: tuple, inputs: tuple) -> None:
@@ -775,6 +854,11 @@ class Served:
                 error = image_error(self._run(self.eager, probe), self._run(self.runner(choice.path), probe))
                 if not within_bound(error):
                     return None
+            if choice.sizes != [1]:  # the kernels may differ under other settings (ONEDNN_MAX_CPU_ISA): check
+                with counted_flops(self.eager) as flops:
+                    self._run(self.eager, self._probe(1, inputs))
+                choice.sizes = drain(self._batch_sizes(self.runner(choice.path), inputs, flops[0]))
+                choice.threads = torch.get_num_threads()
         except Exception:  # an unreadable entry or a path that no longer builds: measure again
             return None
         choice.source = "disk"
@@ -792,15 +876,29 @@ class Served:
 
     def __call__(self, *inputs: Any, precision: str | None = None) -> torch.Tensor:
         """Run the model on ``inputs`` (CPU or device tensors, or None); images in [-1, 1], float32, on the
-        CPU. Each image is computed alone, so it never depends on the others in the batch."""
+        CPU. The batch is computed in pieces of the checked shapes (``batch_sizes``), so an image never depends
+        on the others in the batch or on ``n``."""
         inputs = tuple(t if t is None or (isinstance(t, torch.Tensor) and t.device == self.device)
                        else torch.as_tensor(t).to(self.device) for t in inputs)
-        fn = self.runner(self.path_for(inputs, precision))
-        n = inputs[0].shape[0]
-        if n == 1:
-            return self._run(fn, inputs).cpu()
-        return torch.cat([self._run(fn, tuple(None if t is None else t[i:i + 1] for t in inputs)).cpu()
-                          for i in range(n)])
+        path = self.path_for(inputs, precision)
+        fn = self.runner(path)
+        out, start = [], 0
+        for size in pieces(inputs[0].shape[0], self.batch_sizes(inputs, path)):
+            part = tuple(None if t is None else t[start:start + size] for t in inputs)
+            if part[0].shape[0] < size:  # the last image repeated: rows never depend on the others
+                part = tuple(None if t is None else torch.cat([t, t[-1:].expand(size - t.shape[0], *t.shape[1:])])
+                             for t in part)
+            out.append(self._run(fn, part)[:inputs[0].shape[0] - start].cpu())
+            start += size
+        return torch.cat(out)
+
+    def batch_sizes(self, inputs: tuple, path: str) -> list[int]:
+        """The checked batch shapes of the chosen path (``Choice.sizes``); [1] for any other path, before the
+        choice is made, or under another thread count than the check's."""
+        choice = self.choices.get(self._shape_key(inputs))
+        if choice is None or choice.path != path or choice.threads != torch.get_num_threads():
+            return [1]
+        return choice.sizes
 
 
 # ---------------------------------------------------------------------------- the served models
@@ -902,7 +1000,7 @@ def probe_like(spec: ModelSpec) -> tuple:
 
 def serving_choice(name: str, *, weights: str | Path | None = None) -> Choice:
     """Which path serves ``name`` on this machine (at model resolution), and why; measured now if not known.
-    One choice serves every batch size: each image is computed alone (``gan.serving``)."""
+    One choice serves every batch size, in pieces of the batch shapes checked to give each image's lone bits."""
     return serving_generator(name, weights).choice(probe_like(get_spec(name)))
 
 

@@ -3,8 +3,8 @@ the bound, the choice is the measured fastest, bounded in cost, stable under tim
 server's click, and cached.
 
 Numerics contract (docs/testing.md): tests that compare a served path with eager fp32 rely on "bounded"
-(mean 0.5 / max 4 levels); tests of the same seed across n rely on "exact on one machine" (each image is
-computed alone, one path per model).
+(mean 0.5 / max 4 levels); tests of the same seed across n rely on "exact on one machine" (one path per model; a batch computed
+only in shapes checked to give each image's lone bits).
 
 Correctness only: nothing here depends on how fast this machine is (speed lives in benchmarks/). The
 choice logic is tested with made-up timing tables, so the CUDA rules are checked on a CPU too. Every
@@ -263,6 +263,28 @@ def test_the_choice_is_measured_once_saved_and_reused_after_a_restart(serving_ca
     monkeypatch.setattr(serving.Served, "measuring", no_timing)
     again = _served("mnist-dcgan").choice((z, labels))  # "after a restart": a new Served, same machine
     assert again.source == "disk" and again.path == choice.path
+
+
+def test_remembered_batch_shapes_are_checked_again_and_unused_under_another_thread_count(serving_cache):
+    """The batch shapes that give a lone image's bits depend on the kernels (ISA settings) and the thread split,
+    so a remembered list is checked again after a restart, and a process that changes its thread count computes
+    each image alone."""
+    served = _served("mnist-dcgan")
+    z, labels = _inputs("mnist-dcgan", 1)
+    measured = served.choice((z, labels))
+    key = served.disk_key((get_spec("mnist-dcgan").latent_dim,))
+    saved = json.loads(serving_cache.read_text())
+    saved[key]["sizes"] = [3, 5]  # shapes the check never keeps
+    serving_cache.write_text(json.dumps(saved))
+    again = _served("mnist-dcgan").choice((z, labels))
+    assert again.source == "disk" and again.sizes == measured.sizes and again.threads == torch.get_num_threads()
+    assert served.batch_sizes((z, labels), measured.path) == measured.sizes
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        assert served.batch_sizes((z, labels), measured.path) == [1]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_a_cached_path_that_no_longer_meets_the_bound_is_measured_again(serving_cache, monkeypatch):
@@ -606,6 +628,53 @@ def test_same_seed_same_pixels_whatever_n_on_a_cold_cache_with_the_timings_made_
             assert not np.array_equal(np.asarray(four[0]), np.asarray(four[1]))
             chosen[name].add(gan.serving_choice(name).path)
     assert any(len(paths) > 1 for paths in chosen.values()), chosen  # the perturbation really flipped choices
+
+
+class _BatchDependent(nn.Module):
+    """Rows that change with the batch size the way kernels' roundings do: by ``offset(batch)``."""
+
+    def __init__(self, offset) -> None:
+        super().__init__()
+        self.offset, self.lin = offset, nn.Linear(4, 4)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return z[:, :4] * 0.5 + self.offset(z.shape[0])
+
+
+@pytest.mark.parametrize("offset,sizes", [
+    (lambda b: 0.0, [1, 2, 4, 8, 16, 64]),  # exact arithmetic: every shape gives the lone image's bits
+    (lambda b: 1e-6 * b, [1]),  # every shape its own rounding: each image alone
+    (lambda b: 0.0 if b >= 4 else 1e-6 * b, [4, 8, 16, 64]),  # like an MLP here: a lone image padded to 4
+    (lambda b: 0.0 if b in (1, 2, 16) else 1e-6, [4, 8, 64]),  # padding to 4 lets 64 images go at once
+    (lambda b: 0.0 if b in (1, 2, 16) else 1e-6 * b, [1, 2, 16]),
+])
+def test_a_batch_is_computed_only_in_shapes_checked_to_give_the_lone_images_bits(offset, sizes):
+    """``Served._batch_sizes`` compares, bit for bit, every probe image computed in each batch shape with the same
+    image computed at the lone shape, and keeps only the shapes that agree."""
+    served = serving.Served(_BatchDependent(offset), torch.device("cpu"), "test-batches",
+                            serving.probe_for(get_spec("mnist-gan")))
+    found = serving.drain(served._batch_sizes(served.eager, _inputs("mnist-gan", 1), flops=1000))
+    assert found == sizes
+
+
+@pytest.mark.parametrize("n,sizes,expected", [(1, [1], [1]), (5, [1], [1] * 5), (70, [1, 2, 64], [64, 2, 2, 2]),
+                                              (1, [4, 8, 16, 64], [4]), (70, [4, 8, 16, 64], [64, 4, 4]),
+                                              (21, [1, 2, 4, 8, 16], [16, 4, 1])])
+def test_pieces_take_the_largest_checked_shapes_and_pad_only_to_the_smallest(n, sizes, expected):
+    assert serving.pieces(n, sizes) == expected
+
+
+def test_every_image_of_a_batch_is_the_lone_images_bits_on_the_chosen_path(serving_cache, cifar_weights):
+    """Whatever shapes this machine's kernels allow (``Choice.sizes``), a batch of 70 (a 64-batch, a rest, a padded
+    tail) gives each image exactly as computed alone. Contract: exact on one machine."""
+    for name in NOISE:
+        z, labels = _inputs(name, 70)
+        served = serving.serving_generator(name, None)
+        served.choice((z[:1], None if labels is None else labels[:1]))
+        batch = served(z, labels)
+        for i in (0, 3, 4, 5, 63, 64, 68, 69):
+            alone = served(z[i:i + 1], None if labels is None else labels[i:i + 1])
+            assert torch.equal(alone[0], batch[i]), (name, i, gan.serving_choice(name).sizes)
 
 
 def test_a_server_thread_is_served_at_once_and_the_choice_is_made_between_requests(serving_cache, monkeypatch):
