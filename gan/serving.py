@@ -78,11 +78,14 @@ import concurrent.futures
 import contextlib
 import copy
 import functools
+import hashlib
+import importlib.util
 import logging
 import os
 import statistics
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -97,7 +100,8 @@ from gan.weights import WeightsUnavailableError
 
 log = logging.getLogger(__name__)
 
-PATHS = ("eager", "fused", "channels_last", "bf16", "bf16-autocast", "cuda-graph", "cuda-graph-bf16", "compile")
+PATHS = ("eager", "fused", "channels_last", "bf16", "bf16-autocast", "onnxruntime", "cuda-graph", "cuda-graph-bf16",
+         "compile")
 PRECISIONS = ("auto", "fp32") + PATHS
 BOUND_MEAN = 0.5  # the promise: served images are within this mean (levels of 255) of eager fp32 ...
 BOUND_MAX = 4  # ... and within this many levels at any pixel
@@ -334,11 +338,87 @@ class CudaGraphs:
             return out.clone()
 
 
+def onnxruntime_available() -> bool:
+    """ONNX Runtime and the onnx package (the exporter writes through it) are installed."""
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+class OnnxRuntime:
+    """The model exported to ONNX once and run in an ONNX Runtime CPU session: one per input signature (which
+    inputs are given, and each one's shape past the batch, which stays dynamic).
+
+    The export is kept in ``FORGER_CACHE/onnx``, named by a hash of the weights and the signature, so a restart
+    does not export again. The session runs its ops on as many threads as torch (``torch.get_num_threads``), on
+    the calling thread and no other pool (inter-op 1), and its workers sleep between runs instead of spinning,
+    so on a small server it shares the cores with the one compute thread rather than competing for them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.sessions: dict[tuple, Any] = {}
+        self.lock = threading.Lock()
+        digest = hashlib.sha256()
+        for key, value in model.state_dict().items():
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        self.weights_hash = digest.hexdigest()[:16]
+
+    def _session(self, inputs: Sequence[Any]) -> Any:
+        import onnxruntime as ort
+
+        given = tuple(t for t in inputs if t is not None)
+        key = tuple(None if t is None else (tuple(t.shape[1:]), str(t.dtype)) for t in inputs)
+        with self.lock:
+            if key in self.sessions:
+                return self.sessions[key]
+            from gan.weights import cache_dir
+
+            name = hashlib.sha256(repr((self.weights_hash, key, torch.__version__)).encode()).hexdigest()[:20]
+            path = cache_dir() / "onnx" / f"{name}.onnx"
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                names = [f"input{i}" for i in range(len(given))]
+                partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+                with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated upstream
+                    torch.onnx.export(_GivenOnly(self.model, inputs), given, str(partial), input_names=names,
+                                      output_names=["images"], opset_version=17, dynamo=False,
+                                      dynamic_axes={n: {0: "batch"} for n in names + ["images"]})
+                os.replace(partial, path)  # whole or absent: a killed export never leaves a half file
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.sessions[key] = (session, [i.name for i in session.get_inputs()])
+            return self.sessions[key]
+
+    def __call__(self, *inputs: Any) -> torch.Tensor:
+        session, names = self._session(inputs)
+        feed = dict(zip(names, (t.detach().cpu().numpy() for t in inputs if t is not None)))
+        return torch.from_numpy(session.run(None, feed)[0])
+
+
+class _GivenOnly(nn.Module):
+    """``model`` called with the given inputs in their places and None in the others, for the exporter."""
+
+    def __init__(self, model: nn.Module, like: Sequence[Any]) -> None:
+        super().__init__()
+        self.model, self.absent = model, [t is None for t in like]
+
+    def forward(self, *given: torch.Tensor) -> torch.Tensor:
+        it = iter(given)
+        return self.model(*(None if absent else next(it) for absent in self.absent))
+
+
 def candidates(device: torch.device) -> list[str]:
     """The paths worth measuring on ``device``."""
     paths = ["eager", "channels_last", "bf16", "bf16-autocast"]
     if device.type == "cpu" and runtime.fused_available():
         paths.insert(1, "fused")
+    if device.type == "cpu" and onnxruntime_available():
+        paths.insert(1, "onnxruntime")
     if device.type == "cuda":
         paths += ["cuda-graph", "cuda-graph-bf16"]
     if os.environ.get("FORGER_COMPILE", "") == "1":
@@ -365,6 +445,10 @@ def build(path: str, model: nn.Module, device: torch.device) -> Callable:
 
         run.module = cl  # type: ignore[attr-defined]
         return run
+    if path == "onnxruntime":
+        if device.type != "cpu" or not onnxruntime_available():
+            raise RuntimeError("the onnxruntime path needs the CPU and the onnxruntime and onnx packages")
+        return OnnxRuntime(copy.deepcopy(model))
     if path == "bf16":
         return build_bf16(model)
     if path == "bf16-autocast":

@@ -93,6 +93,61 @@ def test_fused_fp32_path_gives_the_eager_images_within_one_level(name):
         assert diff.max() <= 1 and diff.mean() <= 0.01, (name, n, diff.max(), diff.mean())
 
 
+needs_ort = pytest.mark.skipif(not serving.onnxruntime_available(), reason="onnxruntime is not installed")
+
+
+@needs_ort
+@pytest.mark.parametrize("name", SMALL)
+def test_onnxruntime_path_gives_the_eager_images_within_the_bound_at_any_batch(name, serving_cache):
+    """Contract: bounded. One export serves every batch size (the batch axis is dynamic), labels included."""
+    eager = _fresh(name)
+    ort = serving.build("onnxruntime", eager, torch.device("cpu"))
+    for n in (1, 5):
+        x = _inputs(name, n)
+        with torch.inference_mode():
+            a, b = _pixels(eager(*x)), _pixels(ort(*x))
+        diff = np.abs(a - b)
+        assert b.shape == a.shape and diff.max() <= serving.BOUND_MAX and diff.mean() <= serving.BOUND_MEAN, \
+            (name, n, diff.max(), diff.mean())
+    assert len(ort.sessions) == 1
+
+
+@needs_ort
+def test_onnxruntime_exports_once_per_weights_and_fits_the_servers_threads(serving_cache, monkeypatch):
+    """The export is kept in FORGER_CACHE: a restart (a new runner) reads it back instead of exporting again;
+    other weights get their own file. The session uses torch's thread count, one inter-op thread, no spinning."""
+    eager = _fresh("mnist-dcgan")
+    x = _inputs("mnist-dcgan", 2)
+    first = serving.build("onnxruntime", eager, torch.device("cpu"))
+    want = first(*x)
+    files = sorted((serving_cache.parent / "onnx").glob("*.onnx"))
+    assert len(files) == 1 and not list(files[0].parent.glob("*.part"))
+    session = first.sessions[next(iter(first.sessions))][0]
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == torch.get_num_threads() and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(torch.onnx, "export", no_export)
+    again = serving.build("onnxruntime", eager, torch.device("cpu"))
+    assert torch.equal(again(*x), want)
+    other = copy.deepcopy(eager)
+    with torch.no_grad():
+        next(other.parameters()).mul_(2)
+    with pytest.raises(AssertionError, match="exported again"):
+        serving.build("onnxruntime", other, torch.device("cpu"))(*x)
+
+
+def test_onnxruntime_is_a_candidate_only_where_it_is_installed(monkeypatch):
+    monkeypatch.setattr(serving, "onnxruntime_available", lambda: False)
+    assert "onnxruntime" not in serving.candidates(torch.device("cpu"))
+    monkeypatch.setattr(serving, "onnxruntime_available", lambda: True)
+    assert "onnxruntime" in serving.candidates(torch.device("cpu"))
+    assert "onnxruntime" not in serving.candidates(torch.device("cuda"))
+
+
 @needs_fused
 def test_fused_path_keeps_features_and_attributes():
     for name in ("dcgan-faces", "mnist-dcgan"):
