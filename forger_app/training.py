@@ -54,10 +54,13 @@ def progress_text(step: int, total: int | None, losses: dict[str, float], second
 
 
 def train_data_choices() -> list[tuple[str, str]]:
+    # the classes a model trains on by default come from its registry entry: "frog for cifar10-gan"
+    cifar = [f"{' '.join(classes)} for {spec.name}" for spec in gan.registry.list_specs()
+             if (classes := train_classes(spec.name, "cifar10"))]
     return [
         ("mnist-offline: 2,500 real MNIST digits bundled with the app (no download)", "mnist-offline"),
         ("mnist: torchvision download (60,000 digits)", "mnist"),
-        ("cifar10: torchvision download (frogs for cifar10-gan)", "cifar10"),
+        ("cifar10: torchvision download" + (f" ({'; '.join(cifar)})" if cifar else ""), "cifar10"),
         ("sketch2digit: drawn outlines of the bundled MNIST digits (Pix2Pix)", "sketch2digit"),
         ("digits2mnist: UCI 8x8 digits and MNIST, unpaired (CycleGAN)", "digits2mnist"),
         ("a folder on this machine", "folder"),

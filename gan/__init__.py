@@ -29,14 +29,6 @@ from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 from gan.expert import Verdict, judge  # noqa: E402 - the expert uses the API below lazily
 from gan.projection import Projection, project  # noqa: E402 - the projector uses the API below lazily
 
-# Private names the app and its tests still reach through ``gan`` (forger_app/helpers.py, tests/test_app.py,
-# tests/test_translation.py); they live in gan.serving and gan.images.
-from gan.images import prepare_input as _prepare  # noqa: F401
-from gan.serving import (  # noqa: F401
-    _served, directions as _directions, is_served as _is_served, load_recording as _load_recording,
-    serving_generator as _serving_generator,
-)
-
 __all__ = [
     "list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate", "translate",
     "translate_folder", "translate_video", "export_model",

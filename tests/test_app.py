@@ -169,8 +169,8 @@ def test_importing_the_app_loads_no_model():
     import sys
 
     root = Path(app.__file__).resolve().parent
-    code = ("import time; t = time.perf_counter(); import app, gan; "
-            "print(time.perf_counter() - t, len(gan._served), gan._directions.cache_info().currsize)")
+    code = ("import time; t = time.perf_counter(); import app, gan; from gan import serving; "
+            "print(time.perf_counter() - t, len(serving._served), serving.directions.cache_info().currsize)")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                          check=True).stdout.split()
     seconds, generators, directions = float(out[0]), int(out[1]), int(out[2])
@@ -978,5 +978,5 @@ def test_the_app_prepares_every_offline_noise_model_at_launch(monkeypatch, tmp_p
     assert order[0] == handlers.default_model("noise") and sorted(order) == sorted(offline)
     assert serving.wait_for_background(300)
     for name in offline:
-        assert gan.is_served(name) and gan._serving_generator(name, None).choices, name
+        assert gan.is_served(name) and serving.serving_generator(name, None).choices, name
     gan.clear_serving_cache()

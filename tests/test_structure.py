@@ -1,4 +1,5 @@
-"""The code's shape: no import cycles, no Gradio in the library, no model named outside the registry.
+"""The code's shape: no import cycles, no Gradio in the library, no model named outside the registry, the
+library's face only the public API, the app's glue split by concern into short modules.
 
 Imports are read from the source (every import, also inside functions; not those under
 ``if TYPE_CHECKING``), so a cycle that only shows at run time on some path is caught too. One idiom is
@@ -8,6 +9,7 @@ the package has loaded.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import gan
@@ -118,6 +120,51 @@ def test_the_package_face_only_defines_the_public_api():
     assert gan.prepare.__module__ == "gan.serving" and gan.clear_serving_cache.__module__ == "gan.serving"
 
 
+def test_the_package_face_re_exports_no_private_name():
+    """A private name is not part of the API: gan/__init__.py binds one only for its own code (``weights as
+    _weights``, a module its functions use beside their ``weights`` argument), and no caller reaches a private
+    name through the package: it imports it from the module that defines it (``gan.serving.load_recording``)."""
+    tree = ast.parse((ROOT / "gan" / "__init__.py").read_text())
+    bound = [a.asname or a.name for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names]
+    assert "sample" not in bound and "translate" in bound  # the imports are read
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    unused = [name for name in bound if name.startswith("_") and name not in loaded]
+    assert not unused, f"gan/__init__.py re-exports private names {unused}: import them from their module"
+    assert not [name for name in gan.__all__ if name.startswith("_")]
+    reached = []
+    for path in [ROOT / "app.py", *(p for folder in ("gan", "forger_app", "tests", "benchmarks")
+                                     for p in (ROOT / folder).rglob("*.py"))]:
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(?<![\w.])gan\._[a-z]", line):
+                reached.append(f"{path.relative_to(ROOT)}:{i} {line.strip()}")
+    assert not reached, "private names are imported from the module that defines them:\n" + "\n".join(reached)
+
+
+APP_MODULES = {  # forger_app's modules, one concern each (README's Architecture table says what each holds)
+    "boundary", "handlers", "sessions", "uploads", "zips", "messages", "pickers", "loading", "zerogpu",
+    "sampling", "training", "judging", "display", "downloads",
+}
+HANDLERS_LINES = 1000  # one handler per event, each short
+MODULE_LINES = 400  # any other module of forger_app
+
+
+def test_the_app_glue_is_split_by_concern_into_short_modules():
+    """forger_app/helpers.py (1,272 lines of everything) is gone, with no shim: each concern has a module
+    whose name says what it holds, and none grows into a new catch-all."""
+    from forger_app import loading, messages, sessions, uploads, zerogpu, zips
+
+    folder = ROOT / "forger_app"
+    assert not (folder / "helpers.py").exists() and not (folder / "utils.py").exists()
+    assert {p.stem for p in folder.glob("*.py")} >= APP_MODULES
+    assert sessions.Session.__module__ == "forger_app.sessions" and zips.safe_extract_zip.__module__ == "forger_app.zips"
+    assert uploads.uploaded_file.__module__ == "forger_app.uploads" and zerogpu.on_gpu is not None
+    assert messages.user_message.__module__ == "forger_app.messages" and callable(loading.loaded)
+    for path in folder.glob("*.py"):
+        lines = len(path.read_text().splitlines())
+        budget = HANDLERS_LINES if path.name == "handlers.py" else MODULE_LINES
+        assert lines <= budget, f"{path.name} has {lines} lines (budget {budget}): give a concern its own module"
+
+
 def test_evaluation_has_a_file_each_for_the_classifier_the_metrics_and_the_cli():
     from gan import evaluate
     from gan.evaluate import cli
@@ -176,3 +223,19 @@ def test_no_model_is_named_in_code_outside_the_registry():
             if const.value in names:
                 found.append(f"{path.relative_to(ROOT)}:{const.lineno} {const.value!r}")
     assert not found, "model names belong in gan/registry.py:\n" + "\n".join(found)
+
+
+def test_the_app_names_no_model_even_inside_a_sentence():
+    """The app's text takes a model's name from the registry ("frog for cifar10-gan" is built from
+    cifar10-gan's entry), so a model renamed or removed there leaves no stale mention in the UI. (The
+    library's CLI help and error messages may name one as an example.)"""
+    names = sorted(gan.list_models(), key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])")
+    found = []
+    for module, path in _modules().items():
+        if module == "app" or module.startswith("forger_app"):
+            for const in _string_constants(ast.parse(path.read_text())):
+                if pattern.search(const.value):
+                    found.append(f"{path.relative_to(ROOT)}:{const.lineno} {const.value!r}")
+    assert pattern.search("train it (frog for cifar10-gan)") and not pattern.search("cyclegan-mnist2digitsx")
+    assert not found, "the app names models only through the registry:\n" + "\n".join(found)

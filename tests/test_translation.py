@@ -23,6 +23,7 @@ from torch import nn
 
 import gan
 from gan import translation
+from gan.images import prepare_input
 from gan.models import pix2pix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ def test_cyclegan_full_resolution_is_the_network_on_the_whole_image(narrow_cycle
     out = gan.translate(CYCLE, photo, weights=narrow_cyclegan, resolution="full")
     model = gan.load_generator(CYCLE, weights=narrow_cyclegan)
     with torch.inference_mode():
-        want = gan.to_images(model(gan._prepare(gan.registry.get_spec(CYCLE), photo, photo.size)[None]))[0]
+        want = gan.to_images(model(prepare_input(gan.registry.get_spec(CYCLE), photo, photo.size)[None]))[0]
     assert out.size == (132, 100)
     assert np.abs(np.asarray(out, np.int16) - np.asarray(want, np.int16)).max() <= 1
     odd = gan.translate(CYCLE, _smooth_photo(131, 97), weights=narrow_cyclegan, resolution="full")
@@ -149,7 +150,7 @@ def test_unet_tiles_blend_without_seams():
             if isinstance(m, nn.ConvTranspose2d):
                 m.weight.copy_(torch.randn(m.in_channels, m.out_channels, 1, 1) / m.in_channels ** 0.5
                                * (k[:, None] * k[None, :]))
-    x = gan._prepare(gan.registry.get_spec(UNET), _smooth_photo(768, 512, noise=0.0), (768, 512))[None]
+    x = prepare_input(gan.registry.get_spec(UNET), _smooth_photo(768, 512, noise=0.0), (768, 512))[None]
     with torch.inference_mode():
         unet.eval()
         edge_to_edge = _seam_ratio(translation.run_tiled(unet, x, 256, overlap=0, margin=0), 256, 0)

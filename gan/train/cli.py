@@ -148,14 +148,14 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=TrainConfig.seed, help="default: %(default)s")
     s.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="noise models: DiffAugment (translation, cutout) on D's inputs (default: the recipe's, "
-                        "on for mnist-dcgan)")
+                        "on for the class-conditional family, cdcgan)")
     s.add_argument("--mode-seeking", type=float, metavar="WEIGHT",
                    help="class-conditional models: mode-seeking loss weight (MSGAN; 0 turns it off; default: the "
-                        "recipe's, 0.1 for mnist-dcgan)")
+                        "recipe's, 0.1 for the class-conditional family, cdcgan)")
     s.add_argument("--class-loss", type=float, metavar="WEIGHT",
                    help="class-conditional models: D also learns to name the class of real images, and G to make "
                         "fakes D names as the requested class (P2GAN; 0 turns it off; default: the recipe's, 0.3 "
-                        "for mnist-dcgan)")
+                        "for the class-conditional family, cdcgan)")
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)
