@@ -5,7 +5,10 @@
   is per channel, the next convolution a sum over channels), so memory stays bounded and the result is
   the plain forward pass up to float rounding.
 - A U-Net Pix2Pix runs in overlapping tiles of its training size, blended with feathered weights
-  (``tile_weights``), so that no seam shows.
+  (``tile_weights``), so that no seam shows; at most ``MAX_TILES`` of them: a larger size is scaled down
+  first (a small model, such as a 32-pixel one, then translates near its own scale).
+- A model that frames its input (the digit CycleGANs) translates at its own size only: asked for more, it
+  falls back to that size. ``plan`` says, before the work, at which size a translation runs and why.
 - ``translate_folder`` and ``translate_video`` run ``translate`` image by image, frame by frame.
 
 The public entry points, defined at the end of this file and exported by ``gan``, are
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,9 @@ MODES = pix2pix.MODES
 LOWMEM_PIXELS = 1_000_000  # CycleGANs above this run their full-resolution layers a few channels at a time
 CHANNEL_CHUNK = 8  # full-resolution channels per step of the low-memory path
 OUT_CHUNK = 32  # output channels per convolution call of the low-memory path
+# a Pix2Pix translates at most this many tiles an image, a larger size is scaled down to fit: a 3000x2000 photo is 345
+# tiles of 256 px (111 s on 1 thread, README), but a 32-px model made 11,532 tiles of a 2000x1500 image (154 s)
+MAX_TILES = 400
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi")
 Progress = Callable[[int, int], None]  # (done, total)
@@ -63,20 +70,89 @@ def check_mode(spec: ModelSpec, mode: str) -> str:
     return mode
 
 
+def asked_size(width: int, height: int, resolution: str | int) -> tuple[int, int]:
+    """The output size asked for: 'full' (the input's) or a long side N (the input's aspect ratio)."""
+    if resolution == "full":
+        return width, height
+    return _scaled(width, height, int(resolution) / max(width, height))
+
+
+def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def target_size(width: int, height: int, resolution: str | int) -> tuple[int, int]:
     """The output size for 'full' (the input's) or a long side N (the input's aspect ratio), bounded by
     ``checks.MAX_TRANSLATE_PIXELS`` (larger images are scaled down to fit, keeping their aspect ratio)."""
-    if resolution == "full":
-        w, h = width, height
-    else:
-        scale = int(resolution) / max(width, height)
-        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    w, h = asked_size(width, height, resolution)
     if w * h > checks.MAX_TRANSLATE_PIXELS:
         scale = (checks.MAX_TRANSLATE_PIXELS / (w * h)) ** 0.5
         w, h = max(1, int(w * scale)), max(1, int(h * scale))
-        log.warning("translating at %dx%d: full resolution is limited to %d megapixels", w, h,
-                    checks.MAX_TRANSLATE_PIXELS // 1_000_000)
     return w, h
+
+
+def tile_count(width: int, height: int, tile: int, overlap: int | None = None) -> int:
+    """How many tiles ``run_tiled`` runs for an image of (width, height): a side shorter than a tile is padded
+    to one."""
+    overlap = tile // 2 if overlap is None else overlap
+    return len(tile_starts(max(width, tile), tile, overlap)) * len(tile_starts(max(height, tile), tile, overlap))
+
+
+def fit_tiles(width: int, height: int, tile: int, max_tiles: int = MAX_TILES) -> tuple[int, int]:
+    """The largest size of (width, height)'s aspect ratio, at most (width, height), that ``run_tiled`` covers in
+    at most ``max_tiles`` tiles (a binary search on the long side: the count only grows with it)."""
+    long = max(width, height)
+    lo, hi = 1, long  # an image no larger than a tile is one tile: lo always fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if tile_count(*_scaled(width, height, mid / long), tile) <= max_tiles:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _scaled(width, height, lo / long)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How ``translate`` runs an image: at ``size`` (width, height; None: the model's own size), in ``passes``
+    passes of the network (tiles), and, in ``note``, why the size differs from the one asked ("" if it does not)."""
+
+    size: tuple[int, int] | None
+    passes: int
+    note: str = ""
+
+
+def plan(spec: ModelSpec | str, width: int, height: int, resolution: str | int = "model") -> Plan:
+    """The size a translation of a (width, height) image at ``resolution`` runs at, and the work it makes:
+    'model' is one pass at the model's size; a model that frames its input (``preprocess.fit``) falls back to
+    that size; other sizes are bounded by ``checks.MAX_TRANSLATE_PIXELS``, and a Pix2Pix's by ``MAX_TILES``.
+
+    Example:
+        >>> gan.translation.plan("pix2pix-sketch2digit", 2000, 1500, "full")  # a 32-pixel model
+        Plan(size=(384, 288), passes=391, note='2000x1500 would take 11532 tiles of 32x32 pixels; ...')
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    resolution = check_resolution(resolution)
+    if resolution == "model":
+        return Plan(None, 1)
+    side = spec.preprocess.size
+    if spec.preprocess.fit:
+        return Plan(None, 1, f"{spec.name} frames each digit as MNIST does, in {side}x{side}: translated at that "
+                             f"size, the largest it can do")
+    asked = asked_size(width, height, resolution)
+    size = target_size(width, height, resolution)
+    note = "" if size == asked else (f"{asked[0]}x{asked[1]} is over the limit of "
+                                     f"{checks.MAX_TRANSLATE_PIXELS // 1_000_000} megapixels: translated at "
+                                     f"{size[0]}x{size[1]}")
+    if spec.family != "pix2pix":
+        return Plan(size, 1, note)
+    tiles = tile_count(*size, side)
+    if tiles > MAX_TILES:
+        fitted = fit_tiles(*size, side)
+        note = (f"{size[0]}x{size[1]} would take {tiles} tiles of {side}x{side} pixels; translated at "
+                f"{fitted[0]}x{fitted[1]} ({tile_count(*fitted, side)} tiles, the limit is {MAX_TILES})")
+        size, tiles = fitted, tile_count(*fitted, side)
+    return Plan(size, tiles, note)
 
 
 # ---------------------------------------------------------------------------- CycleGAN at full size
@@ -404,8 +480,10 @@ def translate(name: str, image: Any, *, weights: str | Path | None = None, preci
         precision: the serving path at model resolution (see ``gan.sample``); other resolutions run eager fp32.
         resolution: 'model' translates at the model's size (256x256 for the official models) and returns the
             input's aspect ratio, long side up to 1024; 'full' translates at the input's own size (a CycleGAN
-            whole, a Pix2Pix U-Net in feathered tiles; at most ``checks.MAX_TRANSLATE_PIXELS``); a number N
-            translates at long side N.
+            whole, a Pix2Pix U-Net in feathered tiles; at most ``checks.MAX_TRANSLATE_PIXELS``, and at most
+            ``MAX_TILES`` tiles: scaled down first to fit); a number N translates at long side N. A model that
+            frames its input (the digit CycleGANs) translates at its own size whatever is asked. ``plan`` tells
+            the size beforehand, and why.
         mode: Pix2Pix only (a CycleGAN has no dropout nor running statistics): 'deterministic' (image
             statistics, no dropout), 'paper' (the official test.py: image statistics, dropout on, seeded by
             ``seed``) or 'eval' (the official test.py --eval: running statistics, no dropout).
@@ -421,21 +499,20 @@ def translate(name: str, image: Any, *, weights: str | Path | None = None, preci
     resolution = check_resolution(resolution)
     mode = check_mode(spec, mode)
     seed = checks.number("seed", seed, 0, checks.MAX_SEED, integer=True)
-    if resolution != "model" and spec.preprocess.fit:
-        raise ValueError(f"{name!r} frames each digit as MNIST does, in {spec.preprocess.size}x"
-                         f"{spec.preprocess.size}: it translates at model resolution only")
     img = images.open_image(image)
     with images.image_slot(img):
         img = images.decode(img)
         width, height = img.size
-        size = None if resolution == "model" else target_size(width, height, resolution)
-        x = images.prepare_input(spec, img, size)[None]  # (1, C, S, S) or (1, C, H, W)
+        how = plan(spec, width, height, resolution)
+        if how.note:
+            log.info("%s: %s", name, how.note)
+        x = images.prepare_input(spec, img, how.size)[None]  # (1, C, S, S) or (1, C, H, W)
         del img
     served = serving.serving_generator(name, weights)
     model = served.eager
     if mode != "deterministic" and spec.family == "pix2pix":
         model = pix2pix.with_mode(served.eager, mode, seed)
-    if resolution == "model":
+    if how.size is None:
         if model is served.eager:
             y = served(x, precision=precision)
         else:

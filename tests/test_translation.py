@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import nn
 
 import gan
@@ -167,6 +167,53 @@ def test_pix2pix_full_resolution_reports_progress_and_keeps_the_size(narrow_unet
     assert seen[-1][0] == seen[-1][1] == len(seen) == 4 * 2  # tiles of 256, half-overlapping: at x 0, 128, 256, 344
 
 
+def _sketch(width: int, height: int) -> Image.Image:
+    """A drawing as the sketchpad gives one: a dark outline of a 0 on white paper."""
+    img = Image.new("L", (width, height), 255)
+    ImageDraw.Draw(img).ellipse((width * 0.3, height * 0.15, width * 0.7, height * 0.85), outline=0,
+                                width=max(2, width // 40))
+    return img
+
+
+def test_a_small_pix2pix_at_full_resolution_is_scaled_down_first_to_at_most_max_tiles():
+    """pix2pix-sketch2digit is a 32-pixel model: a 2000x1500 image at full resolution made 11,532 tiles of it
+    (154 s in the app, one progress update each). It runs at the largest size of the image's aspect ratio that
+    takes at most MAX_TILES tiles, and ``plan`` says so before the work."""
+    name, side = "pix2pix-sketch2digit", gan.registry.get_spec("pix2pix-sketch2digit").preprocess.size
+    assert translation.tile_count(2000, 1500, side) == 11_532  # the work it made
+    how = translation.plan(name, 2000, 1500, "full")
+    w, h = how.size
+    assert how.passes == translation.tile_count(w, h, side) <= translation.MAX_TILES
+    assert w < 2000 and abs(w / h - 2000 / 1500) < 0.02  # scaled down, the aspect ratio kept
+    assert translation.tile_count(w + 1, round(1500 * (w + 1) / 2000), side) > translation.MAX_TILES  # the largest
+    assert "11532 tiles" in how.note and f"translated at {w}x{h}" in how.note
+    seen = []
+    out = gan.translate(name, _sketch(2000, 1500), resolution="full",
+                        progress=lambda done, total: seen.append((done, total)))
+    assert out.size == (w, h) and seen[-1] == (how.passes, how.passes) == (len(seen), len(seen))
+    # a number (the long side) is bounded the same way; a size that fits is kept as asked, with no note
+    assert translation.plan(name, 2000, 1500, 1024).passes <= translation.MAX_TILES
+    assert translation.plan(name, 120, 90, "full") == translation.Plan((120, 90), translation.tile_count(120, 90, side))
+    # the official 256-pixel models, too: a 4000x3000 photo would be 713 tiles (a 3000x2000 one, 345, runs as asked:
+    # test_a_3000x2000_photo_comes_out_at_3000x2000_within_3_gb)
+    big = translation.plan(UNET, 4000, 3000, "full")
+    assert big.passes <= translation.MAX_TILES < translation.tile_count(4000, 3000, 256) and "713 tiles" in big.note
+
+
+def test_a_model_that_frames_each_digit_falls_back_to_its_own_size_and_says_so():
+    """The digit CycleGANs frame each digit as MNIST does (28x28): they cannot tile, and asked for more they
+    translate at their own size, the largest they can do (they refused before). Exact promise: the same path,
+    fp32, in this process."""
+    name = "cyclegan-digits2mnist"
+    sketch = _sketch(300, 200)
+    own = gan.translate(name, sketch, precision="fp32")
+    for resolution in ("full", 1024):
+        how = translation.plan(name, *sketch.size, resolution)
+        assert how.size is None and how.passes == 1 and "the largest it can do" in how.note
+        out = gan.translate(name, sketch, resolution=resolution, precision="fp32")
+        assert np.array_equal(np.asarray(out), np.asarray(own))
+
+
 # ---------------------------------------------------------------------------- Pix2Pix modes
 
 
@@ -282,8 +329,6 @@ def test_modes_and_resolutions_are_checked():
         gan.translate(UNET, _smooth_photo(64, 64), resolution="huge")
     with pytest.raises(ValueError, match="resolution must be"):
         gan.translate(UNET, _smooth_photo(64, 64), resolution=10**6)
-    with pytest.raises(ValueError, match="model resolution only"):
-        gan.translate("cyclegan-digits2mnist", _smooth_photo(64, 64), resolution="full")
 
 
 # ---------------------------------------------------------------------------- export
