@@ -17,7 +17,6 @@ import gradio as gr
 import pandas as pd
 
 import gan
-import gan.data
 from forger_app import (
     display, downloads, judging, loading, messages, pickers, sampling, sessions, training, uploads, zerogpu, zips,
 )
@@ -37,7 +36,7 @@ UI_EVERY_S = 0.5  # training: refresh the live view at most this often
 
 # Errors a user can act on: shown as a message, never as a traceback.
 USER_ERRORS = (gan.WeightsUnavailableError, gan.CheckpointMismatchError, gan.UnknownModelError, ValueError,
-               FileNotFoundError, NotADirectoryError, gan.data.DatasetUnavailableError)
+               FileNotFoundError, NotADirectoryError, gan.errors.DatasetUnavailableError)
 
 
 def _session(state: Any) -> Session | None:

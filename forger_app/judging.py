@@ -9,7 +9,6 @@ from pathlib import Path
 from PIL import Image
 
 import gan
-import gan.data
 from forger_app.sessions import Session, resolve_spec
 from gan.registry import ModelSpec, get_spec
 

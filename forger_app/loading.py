@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from gan.serving import is_served, load_recording
+import gan
 
 LOAD_WAIT_S = 5.0  # a request waits this long for a model's weights; the download then goes on in the background
 _loading: dict[tuple[str, str | None], tuple[threading.Thread, list[BaseException]]] = {}
@@ -25,7 +25,7 @@ def loaded(name: str, weights: Any = None, wait: float | None = None) -> None:
     request that is not answered in ``wait`` seconds gets StillLoadingError; so does, at once, any request
     that comes while the load goes on. A later one finds the model loaded, or its failure (cached with a
     backoff by ``gan``)."""
-    if is_served(name, weights):
+    if gan.serving.is_served(name, weights):
         return
     key = (name, None if weights is None else str(weights))
     with _loading_lock:
@@ -33,7 +33,7 @@ def loaded(name: str, weights: Any = None, wait: float | None = None) -> None:
         started = thread is None or not thread.is_alive()
         if started:
             errors = []
-            thread = threading.Thread(target=load_recording, args=(name, weights, errors), daemon=True,
+            thread = threading.Thread(target=gan.serving.load_recording, args=(name, weights, errors), daemon=True,
                                       name=f"load {name}")
             _loading[key] = (thread, errors)
             thread.start()

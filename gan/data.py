@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, Subset
 
+from gan.errors import DatasetUnavailableError  # noqa: F401 - also gan.data.DatasetUnavailableError
+
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -58,10 +60,6 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "paired": ("sketch2digit",),
     "unpaired": ("digits2mnist",),
 }
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A dataset could not be downloaded or found on disk; the message says how to get it."""
 
 
 # ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from torch import nn
 
 from gan import checks
 from gan.registry import ModelSpec, Source
+from gan.errors import CheckpointMismatchError, WeightsUnavailableError  # noqa: F401 - also gan.weights.*
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,6 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-
-
-class WeightsUnavailableError(RuntimeError):
-    """No source could provide a model's weights. The message lists every source tried and why it failed."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model: the message names the missing and unexpected keys."""
 
 
 @dataclass
