@@ -11,6 +11,7 @@ Run it with ``python app.py`` (http://127.0.0.1:7860); on Hugging Face Spaces it
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ import gradio as gr  # noqa: E402
 
 import gan
 from forger_app import judging, messages, pickers, sampling, sessions, training, uploads
+from forger_app import tools
 from forger_app.boundary import guard
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
     EXAMPLES,
@@ -410,6 +412,38 @@ def _expert_tab(session: gr.State) -> dict[str, Any]:
                 heatmap=heatmap, bars=bars)
 
 
+def _agent_tools() -> None:
+    """The agents' tools (forger_app/tools.py): events with no trigger on the page, on components of their own
+    that the page never shows. Undocumented here (callable, not listed); ``python app.py --mcp`` makes them the
+    documented API, and so the MCP tools (``tools.tools_only``)."""
+    tool = dict(api_visibility="undocumented")
+    digits = len(class_choices())
+    with gr.Column(visible=False):
+        noise = gr.Dropdown(pickers.model_choices("noise"), value=default_model("noise"), label="Model")
+        translator = gr.Dropdown(pickers.model_choices("translate"), value=default_model("translate"), label="Model")
+        expert = gr.Dropdown(judging.expert_choices(), value=judging.default_expert(), label="Model")
+        seed, seed_a, seed_b = (gr.Number(value, label=label, precision=0, minimum=0, maximum=MAX_SEED)
+                                for value, label in ((0, "Seed"), (1, "Seed A"), (2, "Seed B")))
+        digit, digit_a, digit_b = (gr.Number(value, label=label, precision=0, minimum=0, maximum=digits - 1)
+                                   for value, label in ((0, "Digit"), (0, "Digit A"), (1, "Digit B")))
+        truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation")
+        frames = gr.Number(8, label="Frames", precision=0, minimum=tools.FRAMES[0], maximum=tools.FRAMES[1])
+        mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
+        resolution = gr.Radio(RESOLUTIONS, value="model", label="Resolution")
+        image = gr.Image(label="Image", type="filepath", image_mode=None)
+        picture = gr.Image(label="Image", type="pil", format="png")
+        text = gr.Textbox(label="Text")
+    gr.on([], tools.sample, [noise, seed, truncation, digit], [picture], api_name="tool_sample", **tool, **INFER_KW)
+    gr.on([], tools.interpolate, [noise, seed_a, seed_b, frames, mode, digit_a, digit_b], [picture],
+          api_name="tool_interpolate", **tool, **INFER_KW)
+    # preprocess=False, as in the tabs: the tool opens the upload itself (uploads only; pixels checked first)
+    gr.on([], tools.translate, [translator, image, resolution], [picture], api_name="tool_translate",
+          preprocess=False, **tool, **TRANSLATE_KW)
+    gr.on([], tools.project, [noise, image], [picture], api_name="tool_project", preprocess=False, **tool, **INFER_KW)
+    gr.on([], tools.judge, [expert, image], [text], api_name="tool_judge", preprocess=False, **tool, **INFER_KW)
+    gr.on([], tools.list_models, [], [text], api_name="tool_list_models", concurrency_limit=None, **tool)
+
+
 with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     gr.Markdown("# 🎨 Forger\n*A forger network and an expert network, each trained to beat the other.* "
                 "Sample and steer classic GANs, interpolate between seeds, translate images, train your own, and "
@@ -446,6 +480,7 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
               [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
               api_name="refresh_models", **INFER_KW)
     demo.unload(end_session)
+    _agent_tools()
     demo.queue(default_concurrency_limit=2, max_size=64)
 # every event's values are checked before Gradio preprocesses them: a wrong one gets a message saying what is
 # wanted, and one line in the log (forger_app/boundary.py)
@@ -453,7 +488,15 @@ guard(demo)
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Forger, the Gradio app (http://127.0.0.1:7860)")
+    parser.add_argument("--mcp", action="store_true", help="serve the agents' tools over MCP too, at "
+                        "/gradio_api/mcp/ (or set FORGER_MCP=1)")
+    mcp = parser.parse_args().mcp or any(os.environ.get(v, "").lower() in ("1", "true")
+                                         for v in ("FORGER_MCP", "GRADIO_MCP_SERVER"))
     logging.basicConfig(level=logging.INFO)
+    if mcp:
+        tools.check_mcp()  # says what to install, rather than a server without MCP
+        tools.tools_only(demo)  # the six tools, not every event of the page
     # the offline models are loaded and their serving paths chosen in the background, between requests
     threading.Thread(target=prepare_models, name="forger-prepare", daemon=True).start()
-    demo.launch(**LAUNCH_KWARGS)
+    demo.launch(**LAUNCH_KWARGS, mcp_server=mcp)
