@@ -20,11 +20,11 @@ from typing import Any
 
 # public name -> the module that defines it
 API = {
-    **dict.fromkeys(["list_models", "model_info", "load_generator", "load_discriminator", "sample", "interpolate",
-                     "generate", "slider_directions", "export_model", "MAX_PIXELS"], "gan.api"),
+    **dict.fromkeys(["list_models", "model_info", "is_served"], "gan.catalog"),
+    **dict.fromkeys(["load_generator", "load_discriminator", "sample", "interpolate", "generate", "slider_directions",
+                     "export_model", "MAX_PIXELS"], "gan.api"),
     **dict.fromkeys(["translate", "translate_folder", "translate_video"], "gan.translation"),
-    **dict.fromkeys(["prepare", "serving_choice", "is_served", "raise_if_failing", "clear_serving_cache"],
-                    "gan.serving"),
+    **dict.fromkeys(["prepare", "serving_choice", "raise_if_failing", "clear_serving_cache"], "gan.serving"),
     **dict.fromkeys(["load_image", "to_images", "preprocess"], "gan.images"),
     **dict.fromkeys(["judge", "Verdict"], "gan.expert"),
     **dict.fromkeys(["project", "Projection"], "gan.projection"),

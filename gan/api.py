@@ -12,28 +12,10 @@ from torch import nn
 from gan import checks, latent, serving, weights as _weights
 from gan.images import to_images
 from gan.models import family_module
-from gan.registry import ModelSpec, as_spec, get_spec, list_specs
+from gan.registry import ModelSpec, as_spec, get_spec
 from gan.weights import CheckpointMismatchError, WeightsUnavailableError
 
 MAX_PIXELS = checks.MAX_PIXELS  # larger images are refused from their header, before decoding
-
-
-def list_models(family: str | None = None, task: str | None = None) -> list[str]:
-    """Registered model names, optionally only one family ('dcgan', 'cyclegan', ...) or task ('noise', 'translate')."""
-    return [s.name for s in list_specs(family, task)]
-
-
-def model_info(name: str) -> dict[str, Any]:
-    """Everything the registry knows about a model, plus whether its weights are available offline."""
-    spec = get_spec(name)
-    return {
-        "name": spec.name, "family": spec.family, "task": spec.task, "description": spec.description,
-        "image_size": spec.image_size, "channels": spec.channels, "latent_dim": spec.latent_dim,
-        "classes": list(spec.classes), "licence": spec.licence, "reverse": spec.reverse or None,
-        "sources": [s.describe() for s in spec.sources],
-        "offline": any(_weights.is_cached(s) for s in spec.sources),
-        "train_command": spec.train_command(),
-    }
 
 
 def load_generator(name: str, *, weights: str | Path | None = None, pretrained: bool = True,

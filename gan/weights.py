@@ -33,13 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING
 
 from gan import checks
 from gan.registry import ModelSpec, Source
 from gan.errors import CheckpointMismatchError, WeightsUnavailableError  # noqa: F401 - also gan.weights.*
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written, so that naming a source or asking whether
+    import torch   # it is cached (the app's model picker, as its page is built) does not import it
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ def discriminator_file(name: str, weights: str | Path | None = None) -> Path:
 
 
 def save_pretrained(model: nn.Module, folder: str | Path, *, name: str, family: str, generator: dict[str, Any],
-                    card: str = "", extra: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32,
+                    card: str = "", extra: dict[str, Any] | None = None, dtype: torch.dtype | None = None,
                     discriminator: nn.Module | None = None) -> Path:
     """Write ``model`` to ``folder`` in our format (model.safetensors, config.json, README.md).
 
@@ -138,12 +140,16 @@ def save_pretrained(model: nn.Module, folder: str | Path, *, name: str, family: 
         generator: the generator's constructor kwargs.
         card: the model card (README.md) text.
         extra: more facts for config.json (training data, steps, metrics).
-        dtype: storage dtype for floating-point tensors (float16 halves the size).
+        dtype: storage dtype for floating-point tensors (default float32; float16 halves the size).
         discriminator: also save it as discriminator.safetensors.
 
     Example:
         >>> save_pretrained(gen, "out/mnist-dcgan", name="mnist-dcgan", family="cdcgan", generator=spec.generator)
     """
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = dtype or torch.float32
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -183,6 +189,8 @@ def check_kwargs(cls: type, kwargs: Any, reference: dict[str, Any], what: str) -
     Only arguments ``cls`` takes, with the registry's (or the default's) types; whole numbers at most 4x
     the registry's or default value (at least 16), and at most ``checks.MAX_PARAMETERS`` parameters in the
     model, counted on the meta device (no memory). Raises CheckpointMismatchError otherwise."""
+    import torch
+
     if not isinstance(kwargs, dict):
         raise CheckpointMismatchError(f"{what}: the config's model arguments must be a JSON object")
     params = inspect.signature(cls).parameters
@@ -239,6 +247,8 @@ def read_pth(path: str | Path) -> dict[str, torch.Tensor]:
     (gan-face-generate), ``state_dict``, ``generator`` or ``model``. A ``module.``
     prefix left by DataParallel is removed.
     """
+    import torch
+
     _check_size(Path(path))
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -313,6 +323,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
 
 
 def read_state_file(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     if path.suffix == ".safetensors":
         safetensors_header(path)
         try:
@@ -325,6 +337,8 @@ def read_state_file(path: Path) -> dict[str, torch.Tensor]:
 def drop_instancenorm_stats(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop the InstanceNorm running_mean / running_var / num_batches_tracked keys that PyTorch < 0.4
     saved, as the official loader's ``__patch_instance_norm_state_dict`` does."""
+    from torch import nn
+
     norms = {name for name, m in model.named_modules()
              if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats}
     stats = ("running_mean", "running_var", "num_batches_tracked")
@@ -336,6 +350,8 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], *, what: str) -
 
     Raises CheckpointMismatchError naming missing and unexpected keys and shape mismatches.
     """
+    import torch
+
     state = drop_instancenorm_stats(model, state)
     own = model.state_dict()
     for key, value in state.items():  # corrupt weights are refused, not served as black images
@@ -511,7 +527,7 @@ def resolve(spec: ModelSpec) -> Loaded:
 
 
 def import_checkpoint(spec: ModelSpec, checkpoint: str | Path, out: str | Path, *, card: str = "",
-                      dtype: torch.dtype = torch.float32) -> Path:
+                      dtype: torch.dtype | None = None) -> Path:
     """Convert a foreign checkpoint into our format in ``out`` (checked against the architecture first)."""
     from gan.models import family_module
 
