@@ -133,6 +133,14 @@ def test_the_package_face_only_defines_the_public_api():
     assert light.stdout.strip() == "False", "import gan (and its registry) must not import torch"
 
 
+def test_the_app_builds_its_page_before_torch_loads():
+    """Cold start: importing the app (which builds the whole page, its model pickers included) imports no torch;
+    torch loads behind the page, where the models are prepared (README, Speed)."""
+    light = subprocess.run([sys.executable, "-c", "import sys, app; print(type(app.demo).__name__, 'torch' in sys.modules)"],
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+    assert light.stdout.split()[-2:] == ["Blocks", "False"], light.stdout[-500:]
+
+
 def test_the_package_face_re_exports_no_private_name():
     """A private name is not part of the API: gan/__init__.py binds one only for its own code (``weights as
     _weights``, a module its functions use beside their ``weights`` argument), and no caller reaches a private
