@@ -1,5 +1,8 @@
 """Cold start: from ``python app.py`` (a fresh process) to the first page served.
 
+The page is built before torch is imported (``import gan`` and the model pickers need only the registry), so
+``import torch`` is timed for scale: the app's start is about ``import gradio`` plus building and launching.
+
 The app runs on a free port (GRADIO_SERVER_PORT, which Gradio's launch() honours) and the
 benchmark polls http://127.0.0.1:PORT/ until it answers 200. For scale, the same run times
 a bare ``import torch`` and ``import gradio`` in fresh processes, and the first slider image
@@ -16,7 +19,7 @@ import time
 from benchmarks.common import ROOT, NOISE_MODELS, Row, weights_dir
 from benchmarks.slider import free_port, stop, wait_for_page
 
-TARGET_S = 10.0
+TARGET_S = 3.0  # issue 26: the page served within 3 s, median of 5
 
 
 def import_time(module: str) -> float:
@@ -40,7 +43,7 @@ def app_start(env: dict[str, str]) -> float:
 def run(quick: bool = False) -> list[Row]:
     if not (ROOT / "app.py").exists():
         return []
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 5
     env = {"FORGER_WEIGHTS_DIR": str(weights_dir(NOISE_MODELS))}
     starts, torch_s, gradio_s = [], [], []
     for _ in range(repeats):  # interleaved, so a busy moment hits all three alike
