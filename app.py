@@ -497,6 +497,8 @@ if __name__ == "__main__":
     if mcp:
         tools.check_mcp()  # says what to install, rather than a server without MCP
         tools.tools_only(demo)  # the six tools, not every event of the page
-    # the offline models are loaded and their serving paths chosen in the background, between requests
+    demo.launch(**LAUNCH_KWARGS, mcp_server=mcp, prevent_thread_lock=True)
+    # the page is served: now torch loads, and the offline models are loaded and their serving paths chosen,
+    # in the background, between requests (started before the launch, the import slowed the page's start)
     threading.Thread(target=prepare_models, name="forger-prepare", daemon=True).start()
-    demo.launch(**LAUNCH_KWARGS, mcp_server=mcp)
+    demo.block_thread()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "fullres", "training", "coldstart", "load", "gpu")
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "foldercache",
-            "coldstart", "firstimage", "choicecost", "load", "gpu")
+            "handwriting", "coldstart", "firstimage", "choicecost", "load", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "foldercache":
             from benchmarks import folder_cache
             new = folder_cache.run(args.quick)
+        elif section == "handwriting":
+            from benchmarks import handwriting
+            new = handwriting.run(args.quick)
         elif section == "coldstart":
             from benchmarks import coldstart
             new = coldstart.run(args.quick)

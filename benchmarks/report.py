@@ -17,6 +17,8 @@ TITLES = {
     "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",
     "foldercache": "4b. Folder training data: an epoch decoded per file (DataLoader workers) vs from the "
                    "decoded-folder cache (`gan.folder_cache`), same batches",
+    "handwriting": "4c. Your handwriting: `gan.train.finetune` on a synthetic hand of 20 digits, time and what it "
+                   "gives (the digit asked for, stroke thickness and slant)",
     "coldstart": "5. Cold start: `python app.py` to the first page served",
     "firstimage": "5b. The first image against the second: a fresh `python app.py`, cold serving cache, each call "
                   "twice as soon as the page answers",

@@ -33,3 +33,10 @@ def is_served(name: str, weights: str | Path | None = None) -> bool:
     module (and torch) has been imported, which this does not do."""
     serving = sys.modules.get("gan.serving")
     return serving is not None and serving.is_served(name, weights)
+
+
+def hand_models() -> list[str]:
+    """The models that can learn a hand (``gan.train.finetune``): class-conditional noise models of digits (those
+    the digit classifier judges) with one grey channel."""
+    return [s.name for s in list_specs(task="noise") if s.conditional and s.evaluation is not None
+            and s.channels == 1]

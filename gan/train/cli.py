@@ -1,4 +1,5 @@
-"""python -m gan train MODEL ... | python -m gan push OUT --repo user/name (registered by gan.__main__)."""
+"""python -m gan train MODEL ... | finetune MODEL HAND | refine-expert MODEL | push OUT --repo user/name (registered by
+gan.__main__)."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,62 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
+
+
+def follow(start: Callable[[threading.Event], Iterator[Any]], desc: str) -> tuple[Any, bool]:
+    """Run a training (``start(stop)`` returns its events) with a progress bar: (the last event or None, whether
+    this is the main process). The first Ctrl-C ends the run after the current step (checkpoint, export); a
+    second one at once. The collapse alarm is written above the bar when it goes off."""
+    from tqdm import tqdm
+
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        tqdm.write("stopping after this step: saving a checkpoint and the weights (Ctrl-C again to abort)",
+                   file=sys.stderr)
+
+    events = start(stop)  # errors in the data or the config raise here, before any step
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, only the first process talks
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGINT, on_sigint)
+    bar, last, alarm = None, None, ""
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                break
+            try:
+                last = event
+                if bar is None:
+                    bar = tqdm(total=event.total, initial=event.step - (0 if event.done else 1), unit="step",
+                               desc=desc, dynamic_ncols=True, disable=not main)
+                if event.diversity is not None:
+                    if event.diversity.alarm and not alarm and main:
+                        tqdm.write(f"step {event.step}: {event.diversity.alarm}", file=sys.stderr)
+                    alarm = event.diversity.alarm
+                if not event.done:
+                    bar.update(1)
+                    if event.losses:  # read every log_every steps
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
+            except KeyboardInterrupt:  # Ctrl-C while showing progress: let the run finish cleanly
+                stop.set()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    return last, main
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from tqdm import tqdm
 
     from gan.train import TrainConfig, train
 
@@ -29,44 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    # The first Ctrl-C ends the run after the current step (checkpoint, export); a second one at once.
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)
-        tqdm.write("stopping after this step: saving a checkpoint and the weights (Ctrl-C again to abort)",
-                   file=sys.stderr)
-
-    events = train(config, stop=stop)  # errors in the data or the config raise here, before any step
-    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch / torchrun, only the first process talks
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread:
-        signal.signal(signal.SIGINT, on_sigint)
-    bar, last = None, None
-    try:
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                break
-            try:
-                last = event
-                if bar is None:
-                    bar = tqdm(total=event.total, initial=event.step - (0 if event.done else 1), unit="step",
-                               desc=args.model, dynamic_ncols=True, disable=not main)
-                if not event.done:
-                    bar.update(1)
-                    if event.losses:  # read every log_every steps
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in event.losses.items()}, refresh=False)
-            except KeyboardInterrupt:  # Ctrl-C while showing progress: let the run finish cleanly
-                stop.set()
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
-        if bar is not None:
-            bar.close()
+    last, main = follow(lambda stop: train(config, stop=stop), args.model)
     if last is None or not last.done:
         return 1
     if not main:
@@ -83,6 +96,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(last.message)
     print(f"samples: {config.out / 'samples' / f'step_{last.step:06d}.png'}; try: {try_it}")
     return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    import json
+
+    from gan.evaluate.style import hand_report
+    from gan.train.finetune import finetune, read_hand
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    hand = read_hand(args.hand, args.model)
+    last, _ = follow(lambda stop: finetune(
+        hand, model=args.model, out=args.out, steps=args.steps, lr=args.lr, anchor=args.anchor, ema=args.ema or None,
+        batch_size=args.batch_size, weights=args.weights, seed=args.seed, minutes=args.minutes,
+        precision=args.precision, device=args.device, stop=stop), f"{args.model} on your hand")
+    if last is None or not last.done:
+        return 1
+    print(last.message)
+    report = hand_report(args.model, hand.images, str(last.weights), before=args.weights)
+    (last.weights / "handwriting.json").write_text(json.dumps(report, indent=2) + "\n")
+    b, a, h, m = report["before"], report["after"], report["hand"], report["mnist"]
+    print(f"digit asked for, read by the digit classifier: {b['requested_digit']:.1%} before, "
+          f"{a['requested_digit']:.1%} after ({report['samples']} samples)")
+    for stat, unit in (("thickness", "px"), ("slant", "degrees")):
+        moved = report["shift"].get(stat)
+        print(f"{stat}: MNIST {m[stat]:.2f}, your hand {h[stat]:.2f}, samples before {b[stat]:.2f}, after "
+              f"{a[stat]:.2f} {unit}" + ("" if moved is None else f" ({moved:.0%} of the way to your hand)"))
+    weights = shlex.quote(str(last.weights))
+    print(f"try: python -m gan sample {args.model} --weights {weights} --label 7 -n 16")
+    return 0 if last.finished else 130
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -159,6 +204,33 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)
+
+    from gan.train import finetune as ft
+
+    s = sub.add_parser(
+        "finetune", help="teach a digit model your handwriting: fine-tune it on a few labelled digits of yours",
+        description=f"Fine-tune a class-conditional digit model from its weights on at least {ft.MIN_DIGITS} of "
+                    f"your own labelled digits (HAND/0/*.png, HAND/1/*.png, ...: any size, dark on light or light "
+                    f"on dark), so that it draws every digit in your hand. Writes OUT/weights/MODEL (loadable with "
+                    f"--weights) with handwriting.json: the share of samples read as the digit asked for and the "
+                    f"stroke thickness and slant of the samples before and after, against your digits.")
+    s.add_argument("model", help=f"a class-conditional digit model: {', '.join(ft.hand_models())}")
+    s.add_argument("hand", help="a folder with one subfolder per digit, named by the digit, holding its images")
+    s.add_argument("--steps", type=int, default=ft.STEPS, help="default: %(default)s")
+    s.add_argument("--minutes", type=float, help="a time budget: stop (and export) after this many minutes")
+    s.add_argument("--lr", type=float, default=ft.LR, help="default: %(default)s")
+    s.add_argument("--anchor", type=float, default=ft.ANCHOR,
+                   help="share of each batch from the model's own training digits (default: %(default)s)")
+    s.add_argument("--ema", type=float, default=ft.EMA,
+                   help="export an EMA of the generator with this decay; 0 turns it off (default: %(default)s)")
+    s.add_argument("--batch-size", type=int, default=ft.BATCH, help="default: %(default)s")
+    s.add_argument("--weights", help="the weights folder to start from (default: the model's own)")
+    s.add_argument("--out", help="the run folder (default: runs/MODEL-hand)")
+    s.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    s.add_argument("--device", choices=DEVICES, default=TrainConfig.device, help="default: %(default)s")
+    s.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision, help="default: %(default)s")
+    s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
+    s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser(
         "refine-expert", help="train a model's discriminator more, against its frozen generator and corrupted "

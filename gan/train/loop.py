@@ -35,10 +35,12 @@ from gan.train.common import (
 )
 from gan.train.config import DEVICES, LOSSES, PRECISIONS, TrainConfig
 from gan.train.distributed import process_mean
+from gan.train.diversity import Diversity, DiversityMonitor
 
 log = logging.getLogger(__name__)
 
 LOSSES_NAME = "losses.jsonl"  # the run's losses, one JSON line per step read (every step on a CPU)
+DIVERSITY_NAME = "diversity.jsonl"  # the collapse alarm's measurements, one JSON line per sample grid
 # What a resumed run keeps from its checkpoint, whatever the new config says.
 RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking",
                  "class_loss")
@@ -59,6 +61,17 @@ class TrainEvent:
     weights: Path | None = None  # done: the exported weights folder (loadable with gan.load_generator)
     message: str = ""  # done: what happened, in words
     finished: bool = False  # done: the run ended by itself (all its steps, or its time budget), not stopped
+    diversity: Diversity | None = None  # noise models, with each grid: how varied the samples are (the collapse alarm)
+
+
+@dataclass
+class Start:
+    """A run that starts from trained weights, on data given in memory: fine-tuning (``gan.train.finetune``)."""
+
+    dataset: Any  # what the run trains on, instead of config.data's dataset (config.data then only describes it)
+    reference: tuple[torch.Tensor, torch.Tensor]  # real images and labels the collapse alarm compares with
+    weights: str | Path | None = None  # the generator's and discriminator's weights folder; None: the model's own
+    command: str = ""  # how to run it again, for the model card
 
 
 def trainer_class(spec: ModelSpec) -> type[Trainer]:
@@ -181,6 +194,8 @@ class _Run:
     step: int = 0
     elapsed: float = 0.0  # training seconds before this session (resumed runs)
     ema: dict[str, EMA] = field(default_factory=dict)
+    start: Start | None = None  # fine-tuning: where the run started
+    monitor: DiversityMonitor | None = None  # noise models: the collapse alarm
 
     @property
     def checkpoint_path(self) -> Path:
@@ -201,6 +216,18 @@ class _Run:
         """One JSON line per step read: {"step": 3, "D": 0.61, "G": 1.02, ...}."""
         with self.losses_path.open("a") as f:
             f.write(json.dumps({"step": step, **losses}) + "\n")
+
+    def diversity(self, step: int) -> Diversity | None:
+        """The collapse alarm's measurement of the live generator's samples now (not of its EMA, which lags;
+        noise models, on the main process), logged to diversity.jsonl."""
+        if self.monitor is None or not self.hw.is_main:
+            return None
+        found = self.monitor.measure(unwrap(getattr(self.trainer, self.trainer.generators[0])), step)
+        with (self.config.out / DIVERSITY_NAME).open("a") as f:
+            f.write(json.dumps(found.as_dict()) + "\n")
+        if found.alarm:
+            log.info("step %d: %s", step, found.alarm)
+        return found
 
     def generators(self) -> dict[str, torch.nn.Module]:
         """The generators to sample and export: the EMA copies when there are some (never a DDP wrapper,
@@ -256,7 +283,8 @@ class _Run:
             "precision": "bf16 autocast" if self.hw.bf16 else "fp32",
             "train_seconds": round(elapsed, 1), "hardware": self.hw.describe(),
             "final_losses": losses,
-            "command": _command(c, self.total, self.trainer.defaults(self.spec)),
+            "command": self.start.command if self.start is not None and self.start.command else
+            _command(c, self.total, self.trainer.defaults(self.spec)),
         }
 
 
@@ -268,8 +296,34 @@ def _remove_leftovers(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def prepare(config: TrainConfig) -> _Run:
-    """Open the data, build (or restore) the models: everything that can fail before the first step."""
+def _monitor(spec: ModelSpec, dataset: Any, seed: int, start: Start | None) -> DiversityMonitor:
+    """The collapse alarm, measuring against real images of the run's data (a seeded choice of them), or
+    against the reference images a fine-tuning run gives."""
+    from gan.train.diversity import SAMPLES
+
+    if start is not None:
+        return DiversityMonitor(spec, *start.reference, seed=seed)
+    index = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:SAMPLES]
+    items = [dataset[int(i)] for i in index]
+    labels = torch.tensor([int(label) for _, label in items])
+    return DiversityMonitor(spec, torch.stack([image for image, _ in items]), labels, seed)
+
+
+def _start_from(trainer: Trainer, spec: ModelSpec, start: Start) -> None:
+    """Load the start's weights into the trainer's generator and discriminator (before any EMA copy is made)."""
+    import gan
+
+    if trainer.generators != ("G",) or trainer.discriminators != ("D",):
+        raise ValueError(f"{spec.name}: only models with one generator and one discriminator can be fine-tuned")
+    G = gan.load_generator(spec.name, weights=start.weights)
+    D = gan.load_discriminator(spec.name, weights=start.weights, pretrained=True)
+    unwrap(trainer.G).load_state_dict(G.state_dict())
+    unwrap(trainer.D).load_state_dict(D.state_dict())
+
+
+def prepare(config: TrainConfig, start: Start | None = None) -> _Run:
+    """Open the data, build (or restore) the models: everything that can fail before the first step.
+    ``start``: fine-tune from trained weights on the data it holds."""
     _check(config)
     spec = get_spec(config.model)
     family = trainer_class(spec)
@@ -292,8 +346,13 @@ def prepare(config: TrainConfig) -> _Run:
         log.warning("starting a new run in %s: its checkpoint will be replaced (use --resume to continue it)",
                     config.out)
     config = _resolve(config, spec, family)
-    dataset = open_dataset(config.data, task=family.task, image_size=spec.image_size, channels=spec.channels,
-                           classes=config.classes, fit=spec.preprocess.fit)
+    if start is not None:
+        if config.resume:
+            raise ValueError("a fine-tuning run starts from its weights: it cannot resume")
+        dataset = start.dataset
+    else:
+        dataset = open_dataset(config.data, task=family.task, image_size=spec.image_size, channels=spec.channels,
+                               classes=config.classes, fit=spec.preprocess.fit)
     if len(dataset) == 0:
         raise ValueError(f"dataset {config.data!r} is empty")
     dataset = decoded(dataset, config.workers)  # a folder that fits: decoded once (or read from the cache)
@@ -311,7 +370,9 @@ def prepare(config: TrainConfig) -> _Run:
     random.seed(config.seed)
     np.random.seed(config.seed)
     trainer = family(spec, config, hw, total)
-    run = _Run(config, spec, hw, trainer, dataset, fixed={}, total=total)
+    if start is not None:
+        _start_from(trainer, spec, start)
+    run = _Run(config, spec, hw, trainer, dataset, fixed={}, total=total, start=start)
     if config.ema is not None:
         run.ema = {name: EMA(getattr(trainer, name), config.ema) for name in trainer.generators}
     if checkpoint is None:
@@ -324,6 +385,8 @@ def prepare(config: TrainConfig) -> _Run:
         run.step, run.elapsed = checkpoint["step"], checkpoint["elapsed"]
         set_rng_state(checkpoint["rng"], trainer.noise)  # every process's: they all draw for the global batch
         log.info("resuming %s at step %d of %d", spec.name, run.step, total)
+    if spec.task == "noise" and hw.is_main:
+        run.monitor = _monitor(spec, dataset, config.seed, start)
     if hw.bf16 and hw.world == 1:  # bf16 asked for: kept only where a training step measures faster
         first_batch = lambda: next(batches(dataset, config.batch_size, config.seed, 0, hw, workers=0))  # noqa: E731
         precision.pick(trainer, first_batch, spec.name, config.batch_size)
@@ -334,21 +397,23 @@ def prepare(config: TrainConfig) -> _Run:
 # ---------------------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, *, stop: threading.Event | None = None) -> Iterator[TrainEvent]:
+def train(config: TrainConfig, *, stop: threading.Event | None = None, start: Start | None = None
+          ) -> Iterator[TrainEvent]:
     """Train ``config.model``; yields one TrainEvent per step and a last one with ``done=True``.
 
     Everything that can fail before training (unknown model, missing or empty dataset, A/B
     files that do not pair up, a checkpoint of another model) raises here, at the call.
     Setting ``stop`` (or a KeyboardInterrupt) ends the run cleanly after the current step:
     checkpoint, export, done event. Resume with ``resume=True``: the run continues exactly
-    (same losses as an uninterrupted run on the same machine).
+    (same losses as an uninterrupted run on the same machine). ``start`` fine-tunes trained weights on data
+    given in memory (``gan.train.finetune``).
 
     Example:
         >>> for event in train(TrainConfig("mnist-dcgan", steps=2000)):
         ...     if event.done:
         ...         g = gan.load_generator("mnist-dcgan", weights=event.weights)
     """
-    return _loop(prepare(config), stop)
+    return _loop(prepare(config, start), stop)
 
 
 def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
@@ -360,6 +425,7 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
     log_every = config.log_every or (1 if hw.device.type == "cpu" else 10)
     if hw.is_main:
         run.start_losses_log()
+        (config.out / DIVERSITY_NAME).unlink(missing_ok=True)  # measured again from this session's first grid
     try:
         while step < run.total and not (stop is not None and stop.is_set()):
             if budget is not None and time.perf_counter() - started >= budget:
@@ -375,7 +441,7 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
                 ema.update(getattr(trainer, name))
             step += 1
 
-            grid = checkpoint = None
+            grid = checkpoint = diversity = None
             now = time.perf_counter()
             # a grid every sample_every steps, after the first step (something to see at once), and whenever
             # sample_seconds have passed: a slow machine still shows progress every few seconds
@@ -397,11 +463,12 @@ def _loop(run: _Run, stop: threading.Event | None) -> Iterator[TrainEvent]:
             if due and step < run.total:
                 last_grid = now
                 grid = run.grid()
+                diversity = run.diversity(step)
                 if hw.is_main:
                     run.save_grid(grid, step)
             if saving:
                 checkpoint = run.checkpoint(step, run.elapsed + time.perf_counter() - started, losses)
-            yield TrainEvent(step, run.total, shown, grid, checkpoint)
+            yield TrainEvent(step, run.total, shown, grid, checkpoint, diversity=diversity)
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted at step %d; saving a checkpoint", step)
@@ -414,6 +481,7 @@ def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], inte
     config, hw = run.config, run.hw
     final = run.final_generators()
     grid = run.grid(final)
+    diversity = run.diversity(step)
     checkpoint = folder = None
     folders: list[Path] = []
     if hw.is_main:
@@ -439,4 +507,4 @@ def _finish(run: _Run, step: int, elapsed: float, losses: dict[str, float], inte
         message = f"trained {run.spec.name} for {step} steps ({elapsed:.0f} s); weights in {folder}{also}"
     log.info(message)
     return TrainEvent(step, run.total, losses, grid, checkpoint, done=True, weights=folder, message=message,
-                      finished=finished)
+                      finished=finished, diversity=diversity)
