@@ -27,6 +27,7 @@ log = logging.getLogger("forger.app")
 
 MAX_TEXT = 10_000  # characters of a text box (a folder, a repo id, a token)
 SHOWN_CHOICES = 8  # a refusal lists at most this many of a dropdown's choices
+MAX_FILES = 100  # files in one value of a multiple-file box
 
 
 class Refused(gr.Error):
@@ -121,6 +122,11 @@ def wanted(block: Any) -> str:
         return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     if isinstance(block, gr.File) and block.file_types and set(block.file_types) <= set(uploads.VIDEO_SUFFIXES):
         return "a video uploaded to this app (a file payload, as gradio_client's handle_file sends)"
+    if isinstance(block, gr.ImageSlider):
+        return "two images uploaded to this app, either of them null (a list of two file payloads)"
+    if isinstance(block, gr.File) and block.file_count != "single":
+        return (f"a list of at most {MAX_FILES} files uploaded to this app (file payloads, as gradio_client's "
+                f"handle_file sends)")
     if isinstance(block, gr.File):
         return "a file uploaded to this app (a file payload, as gradio_client's handle_file sends)"
     return "a value of the kind the page sends"
@@ -172,9 +178,20 @@ def _file(block: Any, payload: Any) -> None:
 
 
 def _files(block: Any, value: Any) -> Any:
-    """Image, File and Video values: None or one uploaded file; the sketchpad's: its layers, each uploaded."""
+    """Image, File and Video values: None or one uploaded file; the sketchpad's: its layers, each uploaded; a
+    multiple-file box's and an image slider's: a list of uploaded files (at most ``MAX_FILES``; the slider's two,
+    either of them None)."""
     if value is None:
         return None
+    slider = isinstance(block, gr.ImageSlider)
+    if slider or getattr(block, "file_count", "single") != "single":
+        most = 2 if slider else MAX_FILES
+        if not isinstance(value, (list, tuple)) or len(value) > most or (slider and len(value) != 2):
+            raise Refused(f"{_label(block)} must be {wanted(block)}; got {shown(value)}")
+        for part in value:
+            if part is not None or not slider:
+                _file(block, part)
+        return value
     if isinstance(block, gr.ImageEditor):
         if not isinstance(value, dict) or not set(value) <= {"background", "layers", "composite", "id"}:
             raise Refused(f"{_label(block)} must be {wanted(block)}; got {shown(value)}")
@@ -203,7 +220,7 @@ def check(block: Any, value: Any) -> Any:
         if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
             raise Refused(f"{_label(block)} must be {wanted(block)}, got {shown(value)}")
         return value
-    if isinstance(block, (gr.Image, gr.ImageEditor, gr.Video, gr.File)):
+    if isinstance(block, (gr.Image, gr.ImageEditor, gr.Video, gr.File, gr.ImageSlider)):
         value = _files(block, value)
         model = getattr(block, "data_model", None)
         if value is not None and model is not None:
