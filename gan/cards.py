@@ -69,6 +69,11 @@ def results_table(result: dict[str, Any]) -> str:
         lines.append("")
     if result.get("inputs"):
         lines.append(f"Inputs: {result['inputs']}.")
+    if result.get("classifier"):  # which judge: the bundled classifier, or another (--classifier)
+        judge = result["classifier"]
+        accuracy = judge.get("accuracy_train_split")
+        lines.append(f"Classifier: {Path(judge['path']).name}" + (
+            f" ({100 * accuracy:.2f}% on the unseen MNIST train split)." if accuracy is not None else "."))
     for why in result["skipped"].values():
         lines.append(why)
     lines.extend(result["notes"])

@@ -25,6 +25,12 @@ def classifier() -> ev.DigitClassifier:
 
 
 @pytest.fixture(scope="module")
+def lenet() -> nn.Module:
+    """The second classifier, trained differently (gan/evaluate/lenet.py)."""
+    return ev.load_classifier(ev.LENET_DIR)
+
+
+@pytest.fixture(scope="module")
 def real() -> ev.RealDigits:
     return ev.real_halves()
 
@@ -39,22 +45,30 @@ def _heldout_balanced(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------------------- the classifier
 
 
-def test_bundled_classifier_is_small_trained_on_heldout_and_accurate_on_the_unseen_train_split(classifier):
-    config = json.loads((ev.CLASSIFIER_DIR / "config.json").read_text())
-    assert sum(p.numel() for p in classifier.parameters()) <= 100_000
-    assert (ev.CLASSIFIER_DIR / "model.safetensors").stat().st_size < 250_000
-    assert "heldout" in config["trained_on"] and config["command"] == ev.TRAIN_CLASSIFIER_COMMAND
+def _trained_on_heldout_and_accurate_on_the_unseen_train_split(model: nn.Module, folder, command: str) -> dict:
+    """A classifier folder's promises: trained on the heldout split by ``command``, >= 97% on the train split
+    it never saw, and its card tells the truth. Returns its config.json and its features of that split."""
+    config = json.loads((folder / "config.json").read_text())
+    assert sum(p.numel() for p in model.parameters()) <= 100_000
+    assert (folder / "model.safetensors").stat().st_size < 250_000
+    assert "heldout" in config["trained_on"] and config["command"] == command
     x, y = data.mnist_offline("train")
-    probs, feats = ev.classify(classifier, x[:, None].float() / 127.5 - 1)
+    probs, feats = ev.classify(model, x[:, None].float() / 127.5 - 1)
     accuracy = (probs.argmax(1) == y).float().mean().item()
     assert accuracy >= 0.97
     assert accuracy == pytest.approx(config["accuracy_train_split"], abs=0.002)  # the card tells the truth
-    assert feats.shape == (2500, 64)
+    card = (folder / "README.md").read_text()
+    assert command in card and f"{100 * config['accuracy_train_split']:.2f}%" in card
+    return {**config, "features": feats}
+
+
+def test_bundled_classifier_is_small_trained_on_heldout_and_accurate_on_the_unseen_train_split(classifier):
+    config = _trained_on_heldout_and_accurate_on_the_unseen_train_split(classifier, ev.CLASSIFIER_DIR,
+                                                                        ev.TRAIN_CLASSIFIER_COMMAND)
+    assert config["features"].shape == (2500, 64)
     checks = config["checks"]
     assert checks["train_split_noise_0.2"] >= 0.95  # GAN speckle does not change the digit it reads
     assert checks["uci_reframed"] > max(0.85, checks["uci_as_is"])  # why mnist2digits outputs are reframed
-    card = (ev.CLASSIFIER_DIR / "README.md").read_text()
-    assert ev.TRAIN_CLASSIFIER_COMMAND in card and f"{100 * config['accuracy_train_split']:.2f}%" in card
 
 
 def test_train_classifier_learns_and_writes_a_folder_that_loads(monkeypatch, tmp_path):
@@ -73,6 +87,30 @@ def test_train_classifier_learns_and_writes_a_folder_that_loads(monkeypatch, tmp
     assert "--train-classifier" in (tmp_path / "clf" / "README.md").read_text()
     with pytest.raises(gan.WeightsUnavailableError, match="--train-classifier"):
         ev.load_classifier(tmp_path / "missing")
+
+
+def test_second_classifier_is_another_network_trained_on_heldout_and_accurate_on_the_unseen_train_split(lenet):
+    config = _trained_on_heldout_and_accurate_on_the_unseen_train_split(lenet, ev.LENET_DIR,
+                                                                        ev.lenet.TRAIN_LENET_COMMAND)
+    assert isinstance(lenet, ev.LeNet5) and config["architecture"] == "LeNet5"
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in lenet.modules())
+    assert config["training"]["elastic_alpha"] > 0 and config["training"]["seed"] != ev.ClassifierTraining.seed
+    assert config["features"].shape == (2500, 84)
+
+
+def test_cli_trains_the_second_classifier_into_a_folder_that_loads(capsys, tmp_path):
+    from gan.__main__ import main
+
+    out = tmp_path / "lenet"
+    assert main(["evaluate", "--train-classifier", "lenet5", "--epochs", "3", "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    model = ev.load_classifier(out)
+    assert isinstance(model, ev.LeNet5) and model.accuracy > 0.8  # three passes over the heldout digits
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["epochs"] == 3 and config["training"]["seed"] == ev.LeNetTraining.seed
+    (out / "config.json").write_text(json.dumps({**config, "architecture": "ResNet"}))
+    with pytest.raises(ValueError, match="unknown architecture 'ResNet'"):
+        ev.load_classifier(out)
 
 
 # ---------------------------------------------------------------------------- distances and data protocol
@@ -118,10 +156,10 @@ class RealDigitGenerator(nn.Module):
         return self.images[pick]
 
 
-def test_real_digits_as_a_perfect_generator_pass_every_digit_target(monkeypatch, classifier):
+def test_real_digits_as_a_perfect_generator_pass_every_digit_target(monkeypatch, classifier, lenet):
     monkeypatch.setattr(ev.run, "_generator", lambda name, weights, pretrained: (RealDigitGenerator(), "real digits"))
-    for name in ("mnist-dcgan", "mnist-gan"):
-        result = ev.evaluate(name, n=300, classifier=classifier)
+    for name, judge in (("mnist-dcgan", classifier), ("mnist-gan", classifier), ("mnist-gan", lenet)):
+        result = ev.evaluate(name, n=300, classifier=judge)
         assert result["passed"] is True, ev.results_table(result)
         m = result["metrics"]
         assert m["class_coverage"]["value"] == 10
@@ -131,13 +169,17 @@ def test_real_digits_as_a_perfect_generator_pass_every_digit_target(monkeypatch,
 
 
 @pytest.mark.parametrize("name", ["mnist-dcgan", "mnist-gan"])
-def test_freshly_initialised_generators_fail_the_targets(name, classifier):
+def test_freshly_initialised_generators_fail_the_targets(name, classifier, lenet):
     torch.manual_seed(0)
     result = ev.evaluate(name, n=200, pretrained=False, classifier=classifier)
     assert result["passed"] is False
     m = result["metrics"]
     assert m["classifier_fd"]["ratio"] > 3
     assert m["class_coverage"]["value"] < 10
+    if name == "mnist-gan":  # the second classifier is not fooled either
+        torch.manual_seed(0)
+        m = ev.evaluate(name, n=200, pretrained=False, classifier=lenet)["metrics"]
+        assert m["confident_share"]["passed"] is False and m["class_coverage"]["passed"] is False
     if name == "mnist-dcgan":
         assert m["requested_digit_accuracy"]["value"] < 0.5
         assert m["requested_digit_accuracy"]["passed"] is False and m["classifier_fd"]["passed"] is False

