@@ -26,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 import gradio as gr  # noqa: E402
 
 import gan
-from forger_app import judging, messages, pickers, sampling, sessions, training, uploads
+from forger_app import handwriting, judging, messages, pickers, sampling, sessions, training, uploads
 from forger_app import tools
 from forger_app.boundary import guard
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
@@ -40,9 +40,13 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     expert_judge,
     expert_judge_sketch,
     expert_model_changed,
+    finetune_tab,
     game_fake,
     game_real,
     game_start,
+    hand_add,
+    hand_clear,
+    hand_upload,
     interpolate_model_changed,
     interpolate_tab,
     page_load,
@@ -318,11 +322,36 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
             progress = gr.Markdown("Not started.", elem_id="train-progress")
             grid = gr.Image(label="Samples (fixed latents)", type="pil", format="png", interactive=False,
                             height=320, elem_id="train-grid")
-            plot = gr.LinePlot(None, x="step", y="value",
-                               color="loss", title="Losses", height=260, elem_id="train-plot")
+            with gr.Row(equal_height=True):
+                plot = gr.LinePlot(None, x="step", y="value",
+                                   color="loss", title="Losses", height=260, elem_id="train-plot")
+                # the collapse alarm (gan.train.diversity): how varied the samples are, every few seconds
+                diversity_plot = gr.LinePlot(None, x="step", y="value", color="figure", height=260,
+                                             title="Diversity of the samples", elem_id="train-diversity-plot")
+            diversity = gr.Markdown(elem_id="train-diversity")
             # GAN Lab's two curves: how real the expert (D) finds the real and the fake images of each step
             expert_plot = gr.LinePlot(None, x="step", y="value", color="loss", y_lim=[0, 1], height=220,
                                       title="The expert: D(real) and D(fake)", elem_id="train-expert-plot")
+    with gr.Accordion("✍️ Your handwriting: teach the digit model your hand", open=False,
+                      visible=handwriting.hand_model() is not None):
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=260):
+                with gr.Group(elem_classes="sketch-box"):
+                    hand_sketch = _sketchpad("Draw one digit", "hand-sketch")
+                hand_digit = gr.Radio(handwriting.digit_choices(), value=None, label="…which digit it is",
+                                      elem_id="hand-digit")
+                hand_add_btn = gr.Button("Add this digit", elem_id="hand-add")
+                hand_files = gr.File(label="…or upload images of the picked digit", file_count="multiple",
+                                     file_types=["image"], elem_id="hand-files")
+            with gr.Column(min_width=260):
+                hand_gallery = gr.Gallery(label="Your digits, as the model sees them", columns=8, height=260,
+                                          elem_id="hand-gallery")
+                hand_status = gr.Markdown("Draw a digit, pick which digit it is and press **Add**, or upload "
+                                          "images of the picked digit. A few of every digit teach the most.",
+                                          elem_id="hand-status")
+                with gr.Row():
+                    hand_clear_btn = gr.Button("Clear my digits", elem_id="hand-clear")
+                    hand_go = gr.Button("Fine-tune on my handwriting", variant="primary", elem_id="hand-finetune")
     with gr.Accordion("Your trained models (this session only)", open=True):
         with gr.Row():
             runs = gr.Dropdown([], value=None, label="Trained model", elem_id="train-runs")
@@ -344,9 +373,15 @@ def _train_tab(session: gr.State) -> dict[str, Any]:
                concurrency_limit=2)
     # a new trained model (or another one picked) makes the last push message stale: clear it in the browser
     runs.change(None, None, [push_status], js="() => ''")
+    hand_add_btn.click(hand_add, [hand_sketch, hand_digit, session], [session, hand_gallery, hand_status],
+                       api_name="hand_add", concurrency_limit=4)
+    hand_files.upload(hand_upload, [hand_files, hand_digit, session], [session, hand_gallery, hand_status],
+                      api_name="hand_upload", concurrency_limit=4)
+    hand_clear_btn.click(hand_clear, [session], [session, hand_gallery, hand_status], api_name="hand_clear",
+                         concurrency_limit=None)
     return dict(model=model, data=data, folder=folder, zip=zip_file, steps=steps, minutes=minutes, batch=batch, lr=lr, start=start,
                 status=status, progress=progress, grid=grid, plot=plot, weights_zip=weights_zip, runs=runs,
-                expert_plot=expert_plot)
+                expert_plot=expert_plot, diversity_plot=diversity_plot, diversity=diversity, hand_go=hand_go)
 
 
 def _expert_tab(session: gr.State) -> dict[str, Any]:
@@ -462,11 +497,14 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
         with gr.Tab("Expert", id="expert") as expert_tab:
             ex = _expert_tab(session_state)
 
+    train_outputs = [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
+                     sample["model"], interp_model, translate_model, tr["runs"], tr["expert_plot"],
+                     tr["diversity_plot"], tr["diversity"]]
     tr["start"].click(train_tab, [tr["model"], tr["data"], tr["folder"], tr["zip"], tr["steps"], tr["minutes"],
-                                  tr["batch"], tr["lr"], session_state],
-                      [session_state, tr["grid"], tr["plot"], tr["progress"], tr["status"], tr["weights_zip"],
-                       sample["model"], interp_model, translate_model, tr["runs"], tr["expert_plot"]],
+                                  tr["batch"], tr["lr"], session_state], train_outputs,
                       api_name="train", concurrency_id=TRAIN, concurrency_limit=TRAIN_LIMIT)
+    tr["hand_go"].click(finetune_tab, [session_state], train_outputs, api_name="finetune", concurrency_id=TRAIN,
+                        concurrency_limit=TRAIN_LIMIT)
     # the Expert tab lists the discriminators this session trained since the page opened
     expert_tab.select(refresh_expert_models, [session_state], [ex["model"], ex["game_model"]],
                       api_name="refresh_expert_models", concurrency_limit=None)

@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ import pandas as pd
 
 import gan
 from forger_app import (
-    display, downloads, judging, loading, messages, pickers, sampling, sessions, training, uploads, zerogpu, zips,
+    display, downloads, handwriting, judging, loading, messages, pickers, sampling, sessions, training, uploads,
+    zerogpu, zips,
 )
 from forger_app.sampling import MAX_SLIDERS
 from forger_app.sessions import Session
@@ -508,9 +509,24 @@ def _trained_updates(session: Session, value: str | None = None) -> tuple:
             gr.update(choices=runs, value=value if value is not None else (runs[-1][1] if runs else None)))
 
 
+def _view(session: Session, **changes: Any) -> tuple:
+    """The Train tab's outputs, unchanged (gr.update()) except those given: grid, plot, progress, status,
+    weights_zip, dropdowns (4 updates), the expert's plot (D(real), D(fake)), the collapse alarm's plot and line."""
+    out = {k: changes.get(k, gr.update()) for k in ("grid", "plot", "progress", "status", "weights_zip")}
+    return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4),
+            *(changes.get(k, gr.update()) for k in ("expert_plot", "diversity_plot", "diversity")))
+
+
+def _room(removed: list[str]) -> str:
+    return (f"\n\nTo make room for this run (the server keeps {sessions.MAX_SESSION_RUNS_BYTES >> 20} MiB of runs per "
+            f"session, {sessions.MAX_RUNS_BYTES >> 20} MiB in all), the oldest finished runs were deleted: "
+            + ", ".join(removed) + ".") if removed else ""
+
+
 def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, minutes: float, batch_size: float,
               lr: float, state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
-    """Train a model, streaming (session, grid, losses, progress, status, weights zip, 4 dropdowns).
+    """Train a model, streaming (session, grid, losses, progress, status, weights zip, 4 dropdowns, the expert's
+    plot, the collapse alarm's plot and line).
 
     The run lasts ``minutes`` (empty: no time budget) or ``steps`` (empty: the recipe's), whichever ends first.
 
@@ -519,16 +535,8 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
     from gan.train import TrainConfig, train
 
     session = _session(state) or Session()
-
-    def view(**changes: Any) -> tuple:
-        """The outputs, unchanged (gr.update()) except those given: grid, plot, progress, status,
-        weights_zip, dropdowns (4 updates) and the expert's plot (D(real), D(fake))."""
-        out = {k: changes.get(k, gr.update()) for k in ("grid", "plot", "progress", "status", "weights_zip")}
-        return (session, *out.values(), *changes.get("dropdowns", (gr.update(),) * 4),
-                changes.get("expert_plot", gr.update()))
-
     if session.running:
-        yield view(status="⚠️ **A training run is already in progress in this session.** Stop it first.")
+        yield _view(session, status="⚠️ **A training run is already in progress in this session.** Stop it first.")
         return
     try:
         _train_spec(model)
@@ -543,9 +551,6 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
             raise ValueError(f"the learning rate must be in (0, 1], got {lr}")
         dataset = _train_data(data, folder, zip_file, session)
         run_dir, removed = session.new_run_dir(model)  # the oldest finished runs past the quota are deleted
-        room = (f"\n\nTo make room for this run (the server keeps {sessions.MAX_SESSION_RUNS_BYTES >> 20} MiB of "
-                f"runs per session, {sessions.MAX_RUNS_BYTES >> 20} MiB in all), the oldest finished runs were "
-                f"deleted: " + ", ".join(removed) + ".") if removed else ""
         # a time-bound run samples on the clock (every 10 s and at step 1); a step-bound one also every 5% of it
         config = TrainConfig(model=model, data=dataset, steps=total, minutes=budget, batch_size=batch, lr=rate,
                              out=run_dir, classes=training.train_classes(model, data),
@@ -558,30 +563,43 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
     except Exception as e:  # noqa: BLE001 - a missing dataset, a bad zip, a wrong value
         session.running = False
         session.drop_data()
-        yield view(status=_fail(e, model))
+        yield _view(session, status=_fail(e, model))
         return
+    yield from _stream(session, events, model, run_dir, f"Training **{model}** on `{data}`…", _room(removed),
+                       total, None if budget is None else budget * 60)
 
+
+def _stream(session: Session, events: Iterator[Any], model: str, run_dir: Path, heading: str, room: str,
+            total: int | None, seconds: float | None, what: str = "trained this session") -> Iterator[tuple]:
+    """A run's events as the Train tab's outputs, at most every UI_EVERY_S (and at every grid); at the end its
+    weights are registered for this session only (as ``what``: the trained models' label)."""
     history: list[tuple[int, dict[str, float]]] = []
+    measures: list[Any] = []  # the collapse alarm's (gan.train.diversity.Diversity)
     started = last = time.monotonic()
-    seconds = None if budget is None else budget * 60
-    yield view(progress=training.progress_text(0, total, {}, 0, budget_s=seconds),
-               status=f"Training **{model}** on `{data}`…" + room,
-               plot=_plot(history), expert_plot=_plot(history, expert=True))
+
+    def live(event: Any, now: float, **more: Any) -> tuple:
+        return _view(session, grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
+                     diversity_plot=training.diversity_plot(measures), diversity=training.diversity_text(measures),
+                     progress=training.progress_text(event.step, event.total, event.losses, now - started,
+                                                     done=event.done, budget_s=seconds), **more)
+
+    yield _view(session, progress=training.progress_text(0, total, {}, 0, budget_s=seconds), status=heading + room,
+                plot=_plot(history), expert_plot=_plot(history, expert=True), diversity_plot=None, diversity="")
     try:
         for event in events:
             if event.losses:
                 history.append((event.step, event.losses))
+            if event.diversity is not None:
+                measures.append(event.diversity)
             now = time.monotonic()
             if not event.done:
                 if event.grid is None and now - last < UI_EVERY_S:
                     continue
                 last = now
-                yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                           progress=training.progress_text(event.step, event.total, event.losses, now - started,
-                                                    budget_s=seconds))
+                yield live(event, now)
                 continue
             # done: register the exported weights for this session only
-            entries = [session.add_trained(run_dir, folder, event.step)
+            entries = [session.add_trained(run_dir, folder, event.step, what)
                        for folder in training.exported_weights(run_dir)]
             own = next((t for t in entries if t.name == model), entries[0] if entries else None)
             if own is None:
@@ -591,20 +609,67 @@ def train_tab(model: str, data: str, folder: str, zip_file: Any, steps: float, m
             where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
                       f"“{own.label}” (this session only); download them below or push them to the Hub." + room)
-            yield view(grid=_grid(event.grid), plot=_plot(history), expert_plot=_plot(history, expert=True),
-                       progress=training.progress_text(event.step, event.total, event.losses, now - started, done=True,
-                                                budget_s=seconds),
-                       status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
+            yield live(event, now, status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
     except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
         session.stop.set()
         for _ in events:
             pass
         raise
     except Exception as e:  # noqa: BLE001 - losses not finite, out of memory, ...
-        yield view(status=_fail(e, model))
+        yield _view(session, status=_fail(e, model))
     finally:
         session.running = False
         session.drop_data()  # an uploaded dataset lives only as long as its run
+
+
+def finetune_tab(state: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+    """Fine-tune the digit model on the session's handwriting (``gan.train.finetune``), streaming as ``train_tab``;
+    the weights then draw every digit in that hand, selectable in Sample and Interpolate."""
+    from gan.train import finetune
+
+    session = _session(state) or Session()
+    name = handwriting.hand_model()
+    if session.running:
+        yield _view(session, status="⚠️ **A training run is already in progress in this session.** Stop it first.")
+        return
+    try:
+        hand = handwriting.session_hand(session)
+        run_dir, removed = session.new_run_dir(f"{name}-hand")
+        session.stop.clear()
+        session.running = True
+        sessions.remember_browser_session(request.session_hash if request else None, session)
+        events = finetune.finetune(hand, model=name, out=run_dir, stop=session.stop, steps=finetune.STEPS)
+    except Exception as e:  # noqa: BLE001 - too few digits, no room
+        session.running = False
+        yield _view(session, status=_fail(e, name))
+        return
+    yield from _stream(session, events, name, run_dir, f"Teaching **{name}** your handwriting ({len(hand)} "
+                       f"digits)…", _room(removed), finetune.STEPS, None, what="your handwriting")
+
+
+def _hand_changed(change: Callable[[Session], Any], state: Any) -> tuple:
+    """(session, the gallery of its digits, a line about them) after ``change``; a message when it fails."""
+    session = _session(state) or Session()
+    try:
+        change(session)
+    except Exception as e:  # noqa: BLE001 - no drawing, no digit picked, not an image, too many
+        return session, gr.update(), _fail(e)
+    return (session, *handwriting.hand_view(session))
+
+
+def hand_add(sketch: Any, digit: Any, state: Any = None) -> tuple:
+    """Add the sketchpad's drawing, as the picked digit, to the session's handwriting."""
+    return _hand_changed(lambda session: handwriting.add_drawn(sketch, digit, session), state)
+
+
+def hand_upload(files: Any, digit: Any, state: Any = None) -> tuple:
+    """Add uploaded images, each the picked digit, to the session's handwriting."""
+    return _hand_changed(lambda session: handwriting.add_uploaded(files, digit, session), state)
+
+
+def hand_clear(state: Any = None) -> tuple:
+    """Forget the session's handwriting."""
+    return _hand_changed(lambda session: session.hand.clear(), state)
 
 
 def stop_training(state: Any = None) -> str:

@@ -60,6 +60,7 @@ class Session:
     running: bool = False
     run: Path | None = None  # the folder of the session's latest run (in progress while ``running``)
     removed: dict[str, str] = field(default_factory=dict)  # key -> label of trained models deleted for room
+    hand: list = field(default_factory=list)  # the user's digits, (image (1, S, S) in [-1, 1], label) (handwriting.py)
 
     def __post_init__(self) -> None:
         if self.root is None:
@@ -100,12 +101,12 @@ class Session:
         if self.root is not None:
             release_extracted(self.root / "data")
 
-    def add_trained(self, run: Path, weights: Path, steps: int) -> TrainedModel:
+    def add_trained(self, run: Path, weights: Path, steps: int, what: str = "trained this session") -> TrainedModel:
         """Register an exported weights folder; returns its entry (its key is the dropdown value)."""
         name = gan.weights.read_config(weights).get("model", weights.name)
         get_spec(name)  # a folder of an unknown model is refused here
         key = RUN_KEY_PREFIX + uuid.uuid4().hex[:12]
-        label = f"{name} — trained this session (run {run.name.split('-')[1]}, {steps} steps)"
+        label = f"{name} — {what} (run {run.name.split('-')[1]}, {steps} steps)"
         entry = TrainedModel(key, name, weights, label, run)
         self.trained[key] = entry
         return entry

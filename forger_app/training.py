@@ -1,15 +1,20 @@
-"""The Train tab: its data choices, the folders training may read, the live progress line and loss plot,
-the weights a run exported."""
+"""The Train tab: its data choices, the folders training may read, the live progress line, loss plot and collapse
+alarm, the weights a run exported."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 import gan
 from gan.registry import get_spec
+
+if TYPE_CHECKING:  # the page is built before torch loads
+    from gan.train.diversity import Diversity
 
 
 def train_start_model() -> str:
@@ -115,3 +120,35 @@ def data_folder(text: str) -> Path:
 def exported_weights(run: Path) -> list[Path]:
     """The weights folders a run exported (CycleGAN exports both directions)."""
     return sorted(p.parent for p in (Path(run) / "weights").glob("*/model.safetensors"))
+
+
+def diversity_plot(measures: Sequence[Diversity]) -> pd.DataFrame | None:
+    """The collapse alarm's measurements as a long table (step, figure, value) for a line plot: the spread (1: as
+    varied as real images) and, for the digit models, the kinds of digit read, over 10. None before the first."""
+    rows: dict[str, list] = {"step": [], "figure": [], "value": []}
+    for d in measures:
+        figures = {"spread (1 = as varied as real)": d.spread}
+        if d.classes is not None and d.histogram:
+            figures[f"kinds of digit read / {len(d.histogram)}"] = d.classes / len(d.histogram)
+        for name, value in figures.items():
+            rows["step"].append(int(d.step))
+            rows["figure"].append(name)
+            rows["value"].append(float(value))
+    if not rows["step"]:
+        return None
+    return pd.DataFrame({"step": pd.Series(rows["step"], dtype="int64"), "figure": pd.Series(rows["figure"], dtype=str),
+                         "value": pd.Series(rows["value"], dtype="float64")})
+
+
+def diversity_text(measures: Sequence[Diversity]) -> str:
+    """A line under the diversity plot: the latest figure, the class histogram for the digit models, and the
+    collapse alarm in plain words while it is on."""
+    if not measures:
+        return ""
+    d = measures[-1]
+    digits = "" if d.histogram is None else " Digits read: " + ", ".join(
+        f"{i} ×{n}" for i, n in enumerate(d.histogram) if n) + "."
+    if d.alarm:
+        return f"⚠️ **{d.alarm}**{digits}"
+    return (f"Diversity at step {d.step}: the samples are **{d.spread:.0%}** as varied as real images "
+            f"(distances in {d.space}).{digits}")

@@ -32,6 +32,7 @@ EXPECTED_API = {
     "/select_interpolate_model", "/interpolate",
     "/select_translate_model", "/translate", "/translate_sketch", "/translate_video",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
+    "/hand_add", "/hand_upload", "/hand_clear", "/finetune",
     "/refresh_models",
     "/select_expert_model", "/expert_judge", "/expert_judge_sketch", "/refresh_expert_models", "/ask_expert", "/ask_expert_translation",
     "/game_start", "/game_real", "/game_fake",
@@ -551,8 +552,10 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
 
     last = _drain(app.train_tab("mnist-gan", "mnist-offline", "", None, 5000, None, 16, None, session), stop_now)
     assert stopped and stopped[0].startswith("Stopping")
-    state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot = last
+    (state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot,
+     diversity_plot, diversity) = last
     assert set(expert_plot["loss"]) == {"D(real)", "D(fake)"} and not set(plot["loss"]) & {"D(real)", "D(fake)"}
+    assert len(diversity_plot) > 0 and "as varied as real images" in diversity  # the collapse alarm's figure
     assert expert_plot["value"].between(0, 1).all()
     assert state is session and "✅" in status and "stopped at step" in status
     assert not session.running
@@ -570,6 +573,43 @@ def test_train_stop_mid_run_leaves_a_loadable_checkpoint_and_session_weights():
     with zipfile.ZipFile(weights_zip) as zf:
         assert "mnist-gan/model.safetensors" in zf.namelist()
     assert grid is not None and len(plot) > 0 and "done" in progress
+
+
+def test_your_handwriting_is_drawn_or_uploaded_then_sample_draws_every_digit_in_it(tmp_path, monkeypatch):
+    """The Train tab's handwriting section end to end in the handlers: digits drawn (light strokes made dark on
+    light) and uploaded, each labelled; refusals with a reason; a short fine-tune; its model in Sample."""
+    from gan.evaluate.style import synthetic_hand
+    from gan.train import finetune
+
+    monkeypatch.setattr(finetune, "STEPS", 3)
+    session = Session()
+    state, gallery, status = app.hand_add(_drawing(tmp_path), None, session)
+    assert "choose which digit" in status and not session.hand
+    state, gallery, status = app.hand_add({"background": None, "layers": [], "composite": None}, "7", session)
+    assert "draw a digit" in status
+    state, gallery, status = app.hand_add(_drawing(tmp_path), "1", session)
+    assert state is session and len(gallery) == 1 and "9 more" in status
+    x = session.hand[0][0][0]
+    assert x.max() > 0.9 and x[0].max() < -0.9  # a dark stroke on a light canvas becomes MNIST's light on black
+    images, labels = synthetic_hand(1)
+    for digit, image in zip(labels.tolist(), images):
+        path = tmp_path / f"{digit}.png"
+        Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy()).save(path)
+        state, gallery, status = app.hand_upload([_upload(path)], str(digit), session)
+    assert len(session.hand) == 11 and "Ready" in status and "1 ×2" in status
+    state, gallery, status = app.hand_upload([str(tmp_path / "0.png")], "0", session)  # not an upload: refused
+    assert "not uploaded to this app" in status and len(session.hand) == 11
+    last = _drain(app.finetune_tab(session))
+    (state, grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot,
+     diversity_plot, diversity) = last
+    assert "✅" in status and "your handwriting" in status and not session.running, status
+    entry = next(iter(session.trained.values()))
+    assert entry.key in [v for _, v in sample_dd["choices"]] and "as varied as real images" in diversity
+    for digit in range(10):  # every digit, from the weights of this hand
+        image, _, status = app.sample_image(entry.key, 0, 1.0, digit, *NO_EDITS, session)
+        assert image is not None, status
+    state, gallery, status = app.hand_clear(session)
+    assert gallery == [] and not session.hand
 
 
 def _train_one_step(session: Session) -> str:
@@ -792,7 +832,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
                                                   for o in job.outputs()):
         time.sleep(0.2)
     assert call("/stop_training").startswith("Stopping")
-    grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot = \
+    grid, plot, progress, status, weights_zip, sample_dd, interp_dd, translate_dd, runs_dd, expert_plot, *alarm = \
         job.result(timeout=120)
     run_key = runs_dd["value"] if isinstance(runs_dd, dict) else runs_dd
     assert "stopped at step" in status and run_key.startswith("run:") and Path(weights_zip).exists()
@@ -836,6 +876,17 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     except AppError as e:  # the boundary refuses a value that is not among this session's choices
         assert "must be one of the listed choices" in str(e)
     assert other.predict(api_name="/stop_training").startswith("No training run")
+    # Your handwriting: a drawn digit and an uploaded one join the session's hand; too few to learn from; cleared
+    _drawing(tmp_path)  # writes drawing.png
+    drawn = {"background": None, "layers": [], "composite": handle_file(str(tmp_path / "drawing.png"))}
+    gallery, hand_status = call("/hand_add", drawn, "1")
+    assert len(gallery) == 1 and "1 digit of yours (1 ×1)" in hand_status
+    gallery, hand_status = call("/hand_upload", [handle_file(str(app.EXAMPLES / "mnist_3.png"))], "3")
+    assert len(gallery) == 2 and "3 ×1" in hand_status
+    *_, finetune_status, _, _, _, _, _, _, _, _ = call("/finetune")
+    assert "give at least 10 digits" in finetune_status
+    gallery, hand_status = call("/hand_clear")
+    assert gallery == [] and "No digits yet" in hand_status
     assert called == EXPECTED_API
 
 
