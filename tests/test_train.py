@@ -260,6 +260,28 @@ def test_cyclegan_with_class_conditional_discriminators_needs_labels_and_judges_
     assert events[-1].done and all(math.isfinite(v) for e in events for v in e.losses.values())
 
 
+def test_cyclegan_image_pool_and_identity_loss_are_the_recipe_and_can_be_turned_off(tmp_path):
+    """The paper's pool of past fakes and identity loss are on by default; pool=False and identity=0 turn them
+    off (the plain loop benchmarks/training.py compares the trainer with), the exported command and recipe say
+    so, and a resumed run keeps the choice."""
+    kw = dict(steps=1, batch_size=2, precision="fp32", sample_every=100)
+    run = prepare(TrainConfig("cyclegan-digits2mnist", out=tmp_path / "recipe", **kw))
+    events = list(_loop(run, None))
+    assert {"idt_A", "idt_B"} <= events[0].losses.keys()
+    assert len(run.trainer.pool_a.images) == len(run.trainer.pool_b.images) == 2  # the first fakes are kept
+    run = prepare(TrainConfig("cyclegan-digits2mnist", out=tmp_path / "off", pool=False, identity=0, **kw))
+    events = list(_loop(run, None))
+    assert not {"idt_A", "idt_B"} & events[0].losses.keys() and all(math.isfinite(v) for v in events[0].losses.values())
+    assert not run.trainer.pool_a.images and not run.trainer.pool_b.images  # D saw this step's fakes only
+    training = json.loads((events[-1].weights / "config.json").read_text())["training"]
+    assert "--no-pool --identity 0" in training["command"]
+    assert "identity 0 * 10" in training["recipe"] and "no image pool" in training["recipe"]
+    resumed = prepare(TrainConfig("cyclegan-digits2mnist", out=tmp_path / "off", resume=True, steps=2))
+    assert resumed.trainer.pool is False and resumed.trainer.identity == 0
+    with pytest.raises(ValueError, match="CycleGAN"):
+        prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, out=tmp_path / "x", pool=True))
+
+
 # ---------------------------------------------------------------------------- stop, crash, resume
 
 

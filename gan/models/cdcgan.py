@@ -76,7 +76,10 @@ def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     g = min(group, b)
     while b % g:  # a group size that divides the batch
         g -= 1
-    std = h.float().view(b // g, g, c, height, width).var(1, unbiased=False).add(1e-8).sqrt()  # (B/g, C, H, W)
+    x = h.float().view(b // g, g, c, height, width)
+    # the variance within each group as the mean squared deviation, not Tensor.var: torch's CPU var (a Welford
+    # kernel) took 14 ms forward and backward here against 2.7 ms, a third of mnist-dcgan's training step
+    std = (x - x.mean(1, keepdim=True)).square().mean(1).add(1e-8).sqrt()  # (B/g, C, H, W)
     std = std.mean((1, 2, 3)).to(h.dtype)  # (B/g,)
     return torch.cat([h, std.repeat_interleave(g).view(b, 1, 1, 1).expand(b, 1, height, width)], 1)
 

@@ -72,7 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr, out=Path(args.out) if args.out else None, resume=args.resume, sample_every=args.sample_every,
         device=args.device, precision=args.precision, loss=args.loss, ema=args.ema, classes=args.classes,
         workers=args.workers, seed=args.seed, checkpoint_every=args.checkpoint_every, fp16_export=args.fp16_export,
-        augment=args.augment, mode_seeking=args.mode_seeking, class_loss=args.class_loss, minutes=args.minutes,
+        augment=args.augment, mode_seeking=args.mode_seeking, class_loss=args.class_loss, pool=args.pool,
+        identity=args.identity, minutes=args.minutes,
         sample_seconds=args.sample_seconds, log_every=args.log_every,
     )
     if args.threads:
@@ -201,6 +202,11 @@ def add_commands(sub: Any) -> None:
                    help="class-conditional models: D also learns to name the class of real images, and G to make "
                         "fakes D names as the requested class (P2GAN; 0 turns it off; default: the recipe's, 0.3 "
                         "for the class-conditional family, cdcgan)")
+    s.add_argument("--identity", type=float, metavar="WEIGHT",
+                   help="CycleGAN: identity loss weight, times the cycle weight (0 turns it off; default: the "
+                        "paper's 0.5 where both domains have the same channels)")
+    s.add_argument("--pool", action=argparse.BooleanOptionalAction,
+                   help="CycleGAN: D sees fakes from a pool of the last 50 generated images (default: on, the paper's)")
     s.add_argument("--threads", type=int, help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
     s.add_argument("--fp16-export", action="store_true", help="store the exported weights in float16")
     s.set_defaults(func=cmd_train)

@@ -448,8 +448,10 @@ class Trainer:
         return model.to(self.hw.device)
 
     def adam(self, params: Any, lr: float) -> torch.optim.Adam:
-        """The papers' Adam (betas 0.5, 0.999); one fused kernel per step on a GPU."""
-        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), fused=self.hw.device.type == "cuda")
+        """The papers' Adam (betas 0.5, 0.999), as one fused kernel per step, on a CPU as on a GPU: on a CPU,
+        torch's default (a loop over the parameters, several ops each) took 20 ms of mnist-gan's 60 ms step,
+        the fused one 3.5 ms; it rounds differently in the last bit (about 1 ulp)."""
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), fused=True)
 
     def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_value: float | None = None) -> None:
         """zero_grad, backward, (clip gradient values, as Keras' clipvalue), step."""

@@ -38,6 +38,10 @@ class TrainConfig:
     mode_seeking: float | None = None  # conditional noise models: MSGAN weight; None: the recipe's (mnist-dcgan's)
     class_loss: float | None = None  # conditional noise models: weight of D's and G's classification loss (P2GAN);
     #                                  None: the recipe's (0.3 for mnist-dcgan)
+    pool: bool | None = None  # CycleGAN: D sees fakes from a pool of the last 50 (Shrivastava et al.); None: the
+    #                           recipe's (on)
+    identity: float | None = None  # CycleGAN: identity loss weight, times the cycle weight; 0 turns it off; None:
+    #                                the recipe's (0.5 where both domains have the same channels, else 0)
     fp16_export: bool = False  # store the exported weights in float16 (half the size)
     minutes: float | None = None  # a time budget: the run ends (checkpoint, export) after this much training
     log_every: int | None = None  # read the losses (a host sync on a GPU) every this many steps; None: every

@@ -83,8 +83,11 @@ class CycleGANTrainer(Trainer):
 
     @staticmethod
     def defaults(spec: ModelSpec) -> dict[str, Any]:
-        # The paper trains 256x256 models with batch 1; small models learn faster with 4.
-        return {"batch_size": 4 if spec.image_size <= 64 else 1, "lr": 2e-4, "steps": 2000}
+        # The paper trains 256x256 models with batch 1; small models learn faster with 4. The identity loss needs
+        # both domains to have the same channels (G_A(b) must be comparable to b).
+        g = spec.generator
+        return {"batch_size": 4 if spec.image_size <= 64 else 1, "lr": 2e-4, "steps": 2000, "pool": True,
+                "identity": LAMBDA_IDENTITY if g["input_nc"] == g["output_nc"] else 0.0}
 
     def __init__(self, spec, config, hw, total) -> None:
         super().__init__(spec, config, hw, total)
@@ -98,7 +101,12 @@ class CycleGANTrainer(Trainer):
         for name in self.nets:
             normal_init(getattr(self, name))
             setattr(self, name, self.place(getattr(self, name)))
-        self.identity = LAMBDA_IDENTITY if g["input_nc"] == g["output_nc"] else 0.0
+        recipe = self.defaults(spec)
+        self.identity = recipe["identity"] if config.identity is None else config.identity
+        if self.identity and g["input_nc"] != g["output_nc"]:
+            raise ValueError(f"the identity loss needs both domains to have the same channels ({spec.name}: "
+                             f"{g['input_nc']} -> {g['output_nc']}); use identity=0")
+        self.pool = recipe["pool"] if config.pool is None else config.pool  # False: D sees this step's fakes
         self.opt_g = self.adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()), config.lr)
         self.opt_d = self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), config.lr)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
@@ -109,7 +117,7 @@ class CycleGANTrainer(Trainer):
     def describe(self) -> str:
         return (f"Adam lr {self.config.lr:g} betas (0.5, 0.999), linear decay to 0 over the second half; "
                 f"LSGAN loss, cycle {LAMBDA_CYCLE:g}, identity {self.identity:g} * {LAMBDA_CYCLE:g}, "
-                f"image pool of {POOL_SIZE}") + (
+                + (f"image pool of {POOL_SIZE}" if self.pool else "no image pool")) + (
                 ", class-conditional discriminators (each image judged with its digit's label)" if self.conditional else "")
 
     def _labels(self, batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -125,11 +133,13 @@ class CycleGANTrainer(Trainer):
         with self.hw.autocast():
             return self.G_A(a), self.G_B(b)  # fake B, fake A
 
-    @staticmethod
-    def _pooled(pool: ImagePool, images: torch.Tensor, labels: torch.Tensor | None
+    def _pooled(self, pool: ImagePool, images: torch.Tensor, labels: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``pool.query`` on the global batch, this process's part of the answer: with several processes
-        each keeps the same pool (the same draws on the same images), as one process would."""
+        each keeps the same pool (the same draws on the same images), as one process would. Without the
+        pool: the images themselves."""
+        if not self.pool:
+            return images, labels
         images, labels = pool.query(gather(images), gather(labels))
         return own_part(images), own_part(labels)
 

@@ -43,7 +43,7 @@ LOSSES_NAME = "losses.jsonl"  # the run's losses, one JSON line per step read (e
 DIVERSITY_NAME = "diversity.jsonl"  # the collapse alarm's measurements, one JSON line per sample grid
 # What a resumed run keeps from its checkpoint, whatever the new config says.
 RECIPE_FIELDS = ("data", "classes", "batch_size", "lr", "loss", "ema", "seed", "augment", "mode_seeking",
-                 "class_loss")
+                 "class_loss", "pool", "identity")
 # What a checkpoint written before a recipe field existed ran with.
 BEFORE_FIELD = {"class_loss": 0.0}
 
@@ -113,7 +113,7 @@ def _check(config: TrainConfig) -> None:
         raise ValueError(f"unknown device {config.device!r}; use cpu, cuda or auto")
     if config.ema is not None and not 0.0 < config.ema < 1.0:
         raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), got {config.ema}")
-    for name in ("mode_seeking", "class_loss"):
+    for name in ("mode_seeking", "class_loss", "identity"):
         value = getattr(config, name)
         if value is not None and not 0 <= value <= 100:
             raise ValueError(f"{name} must be 0 (off) or a positive weight up to 100, got {value}")
@@ -155,8 +155,12 @@ def _resolve(config: TrainConfig, spec: ModelSpec, family: type[Trainer]) -> Tra
     class_loss = config.class_loss if config.class_loss is not None else recipe.get("class_loss", 0.0)
     if class_loss and not spec.conditional:
         raise ValueError("class_loss (P2GAN) is for class-conditional noise models, such as mnist-dcgan")
+    pool = config.pool if config.pool is not None else recipe.get("pool", False)
+    identity = config.identity if config.identity is not None else recipe.get("identity", 0.0)
+    if (pool or identity) and spec.family != "cyclegan":
+        raise ValueError("pool and identity (the image pool, the identity loss) are for CycleGAN models only")
     return dataclasses.replace(config, data=data, classes=classes, augment=augment, mode_seeking=mode_seeking,
-                               class_loss=class_loss,
+                               class_loss=class_loss, pool=pool, identity=identity,
                                batch_size=config.batch_size or recipe["batch_size"], lr=config.lr or recipe["lr"])
 
 
@@ -175,6 +179,10 @@ def _command(config: TrainConfig, total: int, recipe: dict[str, Any]) -> str:
         parts += ["--mode-seeking", f"{config.mode_seeking:g}"]
     if config.class_loss != recipe.get("class_loss", 0.0):
         parts += ["--class-loss", f"{config.class_loss:g}"]
+    if config.pool != recipe.get("pool", False):
+        parts += ["--pool" if config.pool else "--no-pool"]
+    if config.identity != recipe.get("identity", 0.0):
+        parts += ["--identity", f"{config.identity:g}"]
     if config.seed:
         parts += ["--seed", str(config.seed)]
     return " ".join(parts)
