@@ -101,6 +101,18 @@ CSS = """
 #interp-image-a .prompt, #interp-image-b .prompt, #interp-image-a .prompt span, #interp-image-b .prompt span {
   white-space: normal; overflow: visible; text-overflow: clip; flex-wrap: wrap; justify-content: center;
   text-align: center; max-width: 100%; }
+/* the result column (the image the controls beside it change) stays in view while they scroll; Gradio's
+   overflow: hidden on its container would stop that, clip cuts the same without making a scroll box (rules outside
+   @media: Gradio scopes those inside one to its .contain) */
+.gradio-container { overflow: clip !important; }
+.result-col { position: sticky; top: 0; z-index: 100; }
+/* a phone: the result comes first, above the controls that change it, and smaller */
+@media (max-width: 640px) {
+  .result-col { order: -1; background: var(--body-background-fill); box-shadow: 0 6px 6px -6px rgba(0, 0, 0, .3); }
+  #sample-image, #translate-out, #interp-gif { height: 200px !important; }
+  #sample-png { display: none; }  /* the image's own download button does the same */
+  .sketch-box .top-panel { top: 2.4em !important; }  /* a sketchpad's toolbar below its label, not over it */
+}
 /* messages wrap: a long file name or error never runs off the page */
 .prose, .prose code, .prose pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
@@ -131,21 +143,23 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                 rand = gr.Button("🎲 Random", scale=1, elem_id="random-seed")
             truncation = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Truncation",
                                    info="< 1: less variety, cleaner images")
-            digit = gr.Dropdown(class_choices(), value=0, label="Digit", visible=False, elem_id="sample-digit")
+            digit = gr.Dropdown(class_choices(), value=0, label="Digit", elem_id="sample-digit",
+                                visible=gan.registry.get_spec(noise_default).conditional)
             reset = gr.Button("Reset sliders", elem_id="reset-sliders")
             status = gr.Markdown(elem_id="sample-status")
-        with gr.Column(scale=3, min_width=300):
+            labels = sampling.slider_labels(noise_default)
+            # beside the image they change (CSS: the image column stays in view while they scroll)
+            with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
+                with gr.Row(elem_classes="slider-grid"):
+                    sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
+                                         visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
+                               for i in range(MAX_SLIDERS)]
+        with gr.Column(scale=3, min_width=300, elem_classes="result-col"):
             image = gr.Image(label="Sample", type="pil", format="png", height=320, interactive=False,
                              buttons=["download", "fullscreen"], elem_id="sample-image")
             with gr.Row(equal_height=True):
                 png = gr.File(label="PNG download", elem_id="sample-png", height=60, scale=3)
                 ask = gr.Button("🕵️ Ask the expert", elem_id="ask-expert", scale=1)
-    labels = sampling.slider_labels(noise_default)
-    with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
-        with gr.Row(elem_classes="slider-grid"):
-            sliders = [gr.Slider(-3.0, 3.0, 0.0, step=0.05, label=labels[i] if i < len(labels) else f"z[{i}]",
-                                 visible=i < len(labels), min_width=180, elem_id=f"latent-{i}")
-                       for i in range(MAX_SLIDERS)]
     start = gr.State(None)  # a latent projected from the user's image: the sliders then edit it
     with gr.Accordion("Start from my image: find its latent, then edit it with the sliders", open=True):
         with gr.Row(equal_height=False):
@@ -153,7 +167,10 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                 own = gr.Image(label="Your image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                height=240, elem_id="project-in")
                 project = gr.Button("Start from my image", variant="primary", elem_id="project-btn")
-            own_sketch = _sketchpad("…or draw a digit, then press the button", "project-sketch")
+            # a digit model only: a face model is not invited to start from a drawn digit
+            with gr.Group(visible=pickers.draws_digits(noise_default) or "hidden",
+                          elem_classes="sketch-box") as own_sketch_box:
+                own_sketch = _sketchpad("…or draw a digit", "project-sketch")
             pair = gr.Image(label="Your image | its reconstruction", type="pil", format="png", interactive=False,
                             height=240, elem_id="project-pair")
     with gr.Accordion("Variations", open=True):
@@ -163,7 +180,8 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
         grid = gr.Image(label="Variations", type="pil", format="png", interactive=False, elem_id="sample-grid")
         grid_png = gr.File(label="Grid PNG download", height=60)
 
-    model.input(sample_model_changed, [model, seed, truncation, session], [status, digit, *sliders, image, png],
+    model.input(sample_model_changed, [model, seed, truncation, session],
+                [status, digit, *sliders, image, png, own_sketch_box],
                 api_name="select_sample_model", trigger_mode=LATEST, **INFER_KW)
     gr.on([seed.input, seed.submit, digit.input], sample_image,
           [model, seed, truncation, digit, *sliders, session, start], [image, png, status], api_name="sample",
@@ -188,6 +206,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
 
 
 def _interpolate_tab(session: gr.State) -> gr.Dropdown:
+    conditional = gan.registry.get_spec(default_model("noise")).conditional  # the default model's digit pickers
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
             model = gr.Dropdown(pickers.model_choices("noise"), value=default_model("noise"), label="Model")
@@ -195,8 +214,8 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
                 seed_a = gr.Number(1, label="Seed A", precision=0)
                 seed_b = gr.Number(2, label="Seed B", precision=0)
             with gr.Row():
-                digit_a = gr.Dropdown(class_choices(), value=0, label="Digit A", visible=False)
-                digit_b = gr.Dropdown(class_choices(), value=1, label="Digit B", visible=False)
+                digit_a = gr.Dropdown(class_choices(), value=0, label="Digit A", visible=conditional)
+                digit_b = gr.Dropdown(class_choices(), value=1, label="Digit B", visible=conditional)
             with gr.Row():  # an image instead of a seed: projected first (its digit found), then morphed
                 image_a = gr.Image(label="…or image A", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                                    height=150, elem_id="interp-image-a")
@@ -207,7 +226,7 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
                             info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
             status = gr.Markdown(elem_id="interp-status")
-        with gr.Column(scale=3, min_width=300):
+        with gr.Column(scale=3, min_width=300, elem_classes="result-col"):
             gif = gr.Image(label="Animation", type="filepath", interactive=False, height=256, elem_id="interp-gif")
             gif_file = gr.File(label="GIF download", height=60, elem_id="interp-gif-file")
     strip = gr.Image(label="Strip", type="pil", format="png", interactive=False, elem_id="interp-strip")
@@ -248,7 +267,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             examples = sorted(EXAMPLES.glob("*.png"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
-        with gr.Column(min_width=300):
+        with gr.Column(min_width=300, elem_classes="result-col"):
             out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
                            buttons=["download", "fullscreen"], elem_id="translate-out")
             ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
@@ -291,7 +310,7 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
     # the video, too, is read by the handler (uploads only, limits checked from the header)
     video_go.click(translate_video_tab, [model, video, *options], [video_out, status], api_name="translate_video",
                    preprocess=False, **TRANSLATE_KW)
-    return dict(model=model, image=image, sketch=sketch, out=out, ask=ask)
+    return dict(model=model, image=image, sketch=sketch, out=out, ask=ask, status=status)
 
 
 def _train_tab(session: gr.State) -> dict[str, Any]:
@@ -484,7 +503,7 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
                 "Sample and steer classic GANs, interpolate between seeds, translate images, train your own, and "
                 "ask the expert what it thinks.")
     session_state = gr.State(None, delete_callback=sessions.close_session)
-    with gr.Tabs() as tabs:
+    with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone too, every tab in sight (no "More tabs ⋯")
         with gr.Tab("Sample", id="sample"):
             sample = _sample_tab(session_state)
         with gr.Tab("Interpolate", id="interpolate"):
@@ -510,10 +529,10 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
                       api_name="refresh_expert_models", concurrency_limit=None)
     sample["ask"].click(ask_expert, [sample["model"], sample["image"], session_state],
                         [tabs, ex["model"], ex["status"], ex["sketch_box"], ex["image"], ex["verdict"], ex["heatmap"],
-                         ex["bars"]], api_name="ask_expert", **INFER_KW)
+                         ex["bars"], sample["status"]], api_name="ask_expert", **INFER_KW)
     tl["ask"].click(ask_expert_translation, [tl["model"], tl["image"], tl["sketch"], tl["out"], session_state],
                     [tabs, ex["model"], ex["status"], ex["sketch_box"], ex["image"], ex["verdict"], ex["heatmap"],
-                     ex["bars"]], api_name="ask_expert_translation", **INFER_KW)
+                     ex["bars"], tl["status"]], api_name="ask_expert_translation", **INFER_KW)
     demo.load(page_load, [session_state],
               [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
               api_name="refresh_models", **INFER_KW)

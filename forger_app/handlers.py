@@ -86,13 +86,17 @@ def class_choices(name: str | None = None) -> list[tuple[str, int]]:
 
 
 def default_model(task: str) -> str:
-    """The model a tab opens with: the registry's featured one for the task, if its weights are here."""
+    """The model a tab opens with: one that can do all the tab offers on this machine (its weights are here, and
+    its expert, the discriminator, for "Ask the expert"), the registry's featured one first; else one whose
+    weights are here; else the featured one (its status says how to get its weights)."""
     names = pickers.noise_models() if task == "noise" else pickers.translate_models()
-    preferred = next((s.name for s in gan.registry.list_specs(task=task) if s.featured), names[0])
+    featured = [s.name for s in gan.registry.list_specs(task=task) if s.featured]
     offline = [n for n in names if pickers.availability(n) == "offline"]
-    if preferred in offline or not offline:
-        return preferred
-    return offline[0]
+    complete = [n for n in offline if judging.has_discriminator(n)]
+    for group in (complete, offline):
+        if group:
+            return next((n for n in featured if n in group), group[0])
+    return (featured or names)[0]
 
 
 def prepare_models() -> None:
@@ -168,15 +172,15 @@ def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: l
 
 
 def sample_model_changed(model_key: str, seed: float, truncation: float, state: Any = None) -> tuple:
-    """Model picked: show its sliders (reset to 0) and its digit picker, and render its image:
-    (status, digit, *sliders, image, PNG path)."""
+    """Model picked: show its sliders (reset to 0), its digit picker and, for a digit model, the sketchpad of
+    "Start from my image"; render its image: (status, digit, *sliders, image, PNG path, sketchpad)."""
     session = _session(state)
     name = _name_of(model_key, session, "noise")
     spec = gan.registry.get_spec(name) if name else None
     cond = bool(spec and spec.conditional)
     digit = gr.update(visible=cond, choices=class_choices(name) if cond else class_choices(), value=0)
     image, png, status = _render(model_key, seed, truncation, 0, [], session)
-    return (status, digit, *slider_updates(name), image, png)
+    return (status, digit, *slider_updates(name), image, png, _sketchpad_view(pickers.draws_digits(spec)))
 
 
 @named_sliders
@@ -217,14 +221,17 @@ def sample_grid(model_key: str, seed: float, truncation: float, digit: Any, n: f
     return _render(model_key, seed, truncation, digit, edits, session, n=n)
 
 
-def _own_image(image: Any, sketch: Any) -> Any:
-    """The uploaded image, else the sketchpad's drawing; a clear message when there is neither."""
+def _own_image(image: Any, sketch: Any, drawings: bool = True) -> tuple[Any, str]:
+    """(the image to start from, a note saying which one when there were two): the upload, else the sketchpad's
+    drawing (only where ``drawings``: the sketchpad is shown); a clear message when there is neither."""
+    drawing = uploads.sketch_image(sketch) if drawings else None
     if uploads.upload_path(image):
-        return uploads.open_upload(image)
-    drawing = uploads.sketch_image(sketch)
+        note = ("You gave an uploaded image and a drawing: **the uploaded image was used**. To start from the "
+                "drawing, remove the upload (its ✕) and press the button again.") if drawing is not None else ""
+        return uploads.open_upload(image), note
     if drawing is None:
-        raise ValueError("no image: upload one, or draw one on the sketchpad")
-    return drawing
+        raise ValueError("no image: upload one" + (", or draw one on the sketchpad" if drawings else ""))
+    return drawing, ""
 
 
 def project_image(model_key: str, image: Any, sketch: Any, seed: float, truncation: float, state: Any = None,
@@ -238,13 +245,13 @@ def project_image(model_key: str, image: Any, sketch: Any, seed: float, truncati
         spec, weights = sessions.resolve_spec(model_key, session, "noise")
         name = spec.name
         seed = gan.checks.number("the seed", 0 if seed in (None, "") else seed, 0, MAX_SEED, integer=True)
-        picture = _own_image(image, sketch)
+        picture, note = _own_image(image, sketch, pickers.draws_digits(spec))
         p = zerogpu.on_gpu(gan.project, spec, picture, weights=weights, progress=sampling.progress_adapter(progress))
         start = sampling.Start(model_key, seed, tuple(float(v) for v in p.z), p.label, p.psnr)
         digit = gr.update(value=p.label) if p.label is not None else gr.update()
         shown, png, status = _render(model_key, seed, truncation, p.label, [], session, start=start)
         return (start, sampling.projection_pair(p), digit, *[0] * MAX_SLIDERS, shown, png,
-                status + "\n\n" + sampling.projection_text(p, spec.classes))
+                "\n\n".join(t for t in (status, note, sampling.projection_text(p, spec.classes)) if t))
     except Exception as e:  # noqa: BLE001
         return (*keep, gr.update(), gr.update(), _fail(e, name))
 
@@ -349,12 +356,29 @@ def _options(resolution: Any, mode: Any, seed: Any) -> dict[str, Any]:
     return dict(resolution=resolution or "model", mode=mode or "deterministic", seed=seed)
 
 
-def _tiles(progress: Any) -> Any:
+PROGRESS_EVERY_S = 0.25  # a progress bar is updated at most this often: each update is a message to the page
+
+
+def throttled(report: Callable[[int, int], None], every_s: float = PROGRESS_EVERY_S) -> Callable[[int, int], None]:
+    """``report(done, total)`` passed on at most once per ``every_s`` seconds, and always for the last step."""
+    last = -float("inf")
+
+    def call(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done != total and now - last < every_s:
+            return
+        last = now
+        report(done, total)
+    return call
+
+
+def _tiles(progress: Any) -> Callable[[int, int], None]:
     """``gan.translate``'s progress callback, shown by Gradio's progress bar (tiles of a large image)."""
     def report(done: int, total: int) -> None:
         if total > 1:
             progress(done / total, desc=f"translating: tile {done} of {total}")
-    return report
+    return throttled(report)
 
 
 def _translate(model_key: str, image: Any, session: Session | None, options: dict[str, Any],
@@ -367,10 +391,14 @@ def _translate(model_key: str, image: Any, session: Session | None, options: dic
         gan.raise_if_failing(name, weights)  # a model that just failed to load: say so before decoding anything
         loading.loaded(name, weights)  # a download never holds a model-call slot for longer than loading.LOAD_WAIT_S
         picture = uploads.open_upload(image)
+        # the size it runs at, and why when it is not the one asked (a tile cap, a model that cannot tile)
+        how = gan.translation.plan(name, *picture.size, options["resolution"])
         tiles = None if progress is None else _tiles(progress)  # (a gr.Progress is falsy: test for None)
         out = zerogpu.on_gpu(gan.translate, name, picture, weights=weights, progress=tiles, **options)
-        shown = display.enlarge(out) if options["resolution"] == "model" else out
-        return shown, _status_for(model_key, session, "translate")
+        status = _status_for(model_key, session, "translate")
+        if how.note:
+            status += f"\n\nℹ️ {how.note}."
+        return (display.enlarge(out) if how.size is None else out), status
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
 
@@ -423,8 +451,8 @@ def translate_video_tab(model_key: str, video: Any, state: Any = None, resolutio
         loading.loaded(name, weights)
         out = downloads.output_path(".mp4", "forger-video-")
         frames = zerogpu.on_gpu(gan.translate_video, name, source, out, weights=weights, max_frames=APP_VIDEO_FRAMES,
-                          progress=lambda done, total: progress(done / total if total else None,
-                                                                desc=f"frame {done}" + (f" of {total}" if total else "")),
+                          progress=throttled(lambda done, total: progress(
+                              done / total if total else None, desc=f"frame {done}" + (f" of {total}" if total else ""))),
                           **_options(resolution, mode, seed))
         return str(out), f"{frames} frame{'s' if frames != 1 else ''} translated. " + _status_for(model_key, session, "translate")
     except Exception as e:  # noqa: BLE001
@@ -791,49 +819,67 @@ def refresh_expert_models(state: Any = None) -> tuple:
             gr.update(choices=judging.expert_choices(session, game=True)))
 
 
-def ask_expert(model_key: str, image: Any, state: Any = None) -> tuple:
-    """"Ask the expert" beside Sample's image: switch to the Expert tab with that image judged by the same
-    model's discriminator, or say why it has none.
+def _stay(message: str) -> tuple:
+    """What "Ask the expert" returns when it cannot ask: the tab stays, the Expert tab is untouched, and the
+    message shows in place, in the status of the tab it was asked from."""
+    return (gr.update(), *(gr.update(),) * 7, message)
 
-    Returns (tabs, expert model, status, sketchpad, expert image, verdict, heatmap, per-class chart)."""
+
+def _no_expert(spec: gan.registry.ModelSpec, session: Session | None) -> str:
+    """Said in place when the model has no expert: why, and the models whose expert can be asked now."""
+    log.info("no expert: %s", spec.name)
+    others = [label for label, key in judging.expert_choices(session)
+              if sessions.resolve_spec(key, session)[0].task == spec.task]
+    ask = f" Pick one that has its expert to ask it: {', '.join(others)}." if others else ""
+    return f"🕵️ **No expert to ask:** {judging.no_expert_message(spec)}.{ask}"
+
+
+def ask_expert(model_key: str, image: Any, state: Any = None, note: str = "") -> tuple:
+    """"Ask the expert" beside Sample's image: switch to the Expert tab with that image judged by the same
+    model's discriminator; a model without one (or no image yet) is said in place, without leaving the tab.
+
+    Returns (tabs, expert model, status, sketchpad, expert image, verdict, heatmap, per-class chart, the asking
+    tab's status). ``note`` (which of two inputs was judged) ends the Expert tab's status."""
     session = _session(state)
-    switch = gr.Tabs(selected="expert")
-    keep = (gr.update(),) * 4  # model, status, sketchpad, image: as they are
     try:
-        spec, weights = judging.expert_for(model_key, session)
+        spec, weights = sessions.resolve_spec(model_key, session)
+        if not judging.has_discriminator(spec.name, weights):
+            return _stay(_no_expert(spec, session))
         if image is None:
-            return (switch, *keep, "Make an image in the Sample tab first, then ask the expert about it.",
-                    gr.update(value=None), gr.update(value=None))
+            return _stay("Make an image first, then ask the expert about it.")
         picture = display.shrink_enlarged(uploads.open_upload(image), spec.image_size)  # the forger's own pixels
-    except Exception as e:  # noqa: BLE001 - no discriminator, an unknown key, an unreadable image
-        return (switch, *keep, _fail(e, _name_of(model_key, session, None)), gr.update(value=None),
-                gr.update(value=None))
+    except Exception as e:  # noqa: BLE001 - an unknown key, an unreadable image
+        return _stay(_fail(e, _name_of(model_key, session, None)))
     verdict, heat, bars = _judge(model_key, picture, session)
     sketch, heat_view, bars_view = _expert_views(spec)
     heat_view["value"], bars_view["value"] = heat, bars
-    return (switch, gr.update(choices=judging.expert_choices(session), value=model_key), _expert_status(spec, weights),
-            sketch, display.enlarge(picture), verdict, heat_view, bars_view)
+    status = _expert_status(spec, weights) + (f"  \n{note}" if note else "")
+    return (gr.Tabs(selected="expert"), gr.update(choices=judging.expert_choices(session), value=model_key), status,
+            sketch, display.enlarge(picture), verdict, heat_view, bars_view, gr.update())
 
 
 def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, state: Any = None) -> tuple:
     """"Ask the expert" beside Translate's output. A CycleGAN's expert judges the translation itself; a Pix2Pix
-    expert judges a pair (input, its translation), so it is given the input (the upload, else the drawing) and
-    pairs it with its translation, the output shown. Returns what ``ask_expert`` returns."""
+    expert judges a pair (input, its translation), so it is given the input (the upload, else the drawing; the
+    Expert tab says which when there are both) and pairs it with its own translation. Returns what
+    ``ask_expert`` returns."""
     session = _session(state)
+    note = ""
     try:
         spec, _ = sessions.resolve_spec(model_key, session, "translate")
         if spec.family == "pix2pix":
-            picture = uploads.open_upload(upload) if uploads.upload_path(upload) else uploads.sketch_image(sketch)
+            drawing = uploads.sketch_image(sketch) if pickers.has_sketchpad(spec.name) else None
+            picture = uploads.open_upload(upload) if uploads.upload_path(upload) else drawing
+            if uploads.upload_path(upload) and drawing is not None:
+                note = ("You gave an uploaded image and a drawing: **the uploaded image was judged**, paired with "
+                        "its translation. To ask about the drawing, remove the upload first.")
         else:
             picture = out
     except Exception as e:  # noqa: BLE001 - an unknown key, an unreadable upload
-        return (gr.Tabs(selected="expert"), *(gr.update(),) * 4, _fail(e, _name_of(model_key, session, None)),
-                gr.update(value=None), gr.update(value=None))
+        return _stay(_fail(e, _name_of(model_key, session, None)))
     if picture is None:
-        return (gr.Tabs(selected="expert"), *(gr.update(),) * 4,
-                "Translate an image first, then ask the expert about it.", gr.update(value=None),
-                gr.update(value=None))
-    return ask_expert(model_key, picture, state)
+        return _stay("Translate an image first, then ask the expert about it.")
+    return ask_expert(model_key, picture, state, note)
 
 
 def _game_view(game: judging.ExpertGame) -> tuple:

@@ -40,23 +40,32 @@ def has_sketchpad(name: str | None) -> bool:
         return False
 
 
+def _spec(model: str | ModelSpec | None) -> ModelSpec | None:
+    """The spec of a model picked (None for none, or for a name the registry does not know)."""
+    try:
+        return model if isinstance(model, ModelSpec) else get_spec(model) if model else None
+    except gan.UnknownModelError:
+        return None
+
+
+def draws_digits(model: str | ModelSpec | None) -> bool:
+    """A noise model that draws digits (one channel): "Start from my image" offers it a sketchpad, since a digit
+    drawn by hand is an image of its kind (a face model is offered uploads only)."""
+    spec = _spec(model)
+    return spec is not None and spec.task == "noise" and spec.channels == 1
+
+
 def has_modes(model: str | ModelSpec | None) -> bool:
     """The Pix2Pix modes (and their dropout seed) change this model's output: a U-Net has dropout and BatchNorm;
     a CycleGAN has neither, so every mode is the same computation for it."""
-    try:
-        spec = model if isinstance(model, ModelSpec) else get_spec(model) if model else None
-    except gan.UnknownModelError:
-        return False
+    spec = _spec(model)
     return spec is not None and spec.family == "pix2pix"
 
 
 def takes_resolution(model: str | ModelSpec | None) -> bool:
     """The model translates at sizes other than its own: models that frame each input as their training data
     (the registry's ``preprocess.fit``: the digit CycleGANs) translate at model resolution only."""
-    try:
-        spec = model if isinstance(model, ModelSpec) else get_spec(model) if model else None
-    except gan.UnknownModelError:
-        return False
+    spec = _spec(model)
     return spec is not None and spec.task == "translate" and not spec.preprocess.fit
 
 

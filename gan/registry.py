@@ -113,7 +113,8 @@ class ModelSpec:
     data: str = ""  # the dataset `python -m gan train` uses by default
     reverse: str = ""  # translators: the model for the opposite direction, if any
     evaluation: Evaluation | None = None  # digit models: how gan.evaluate judges them
-    featured: bool = False  # the model a tab of the app opens with (the first featured one of its task)
+    featured: bool = False  # the model a tab of the app opens with (the first featured one of its task that can
+    #                         do all the tab offers: its weights and its discriminator ship with the package)
     sketchpad: bool = False  # the app offers a sketchpad to draw its input on
     quick_train: bool = False  # the Train tab opens with it: its recipe shows results in a minute on 2 CPU cores
 
@@ -155,7 +156,7 @@ _specs: list[ModelSpec] = [
         generator=dict(latent_dim=100, num_classes=10, ngf=64, channels=1),
         discriminator=dict(num_classes=10, ndf=64, channels=1, minibatch_std=True),
         image_size=28, channels=1, latent_dim=100, classes=DIGITS, preprocess=_MNIST,
-        sources=_bundled("mnist-dcgan"), data="mnist-offline", quick_train=True,
+        sources=_bundled("mnist-dcgan"), data="mnist-offline", quick_train=True, featured=True,
         evaluation=Evaluation(targets=(("requested_digit_accuracy", ">=", 0.95), ("classifier_fd", "<= x ref", 3.0))),
     ),
     ModelSpec(
@@ -172,7 +173,7 @@ _specs: list[ModelSpec] = [
         licence="MIT (gan-face-generate by chien liu); trained on DigiFace-1M, see its terms",
         generator=dict(latent_dim=100, ngf=64, channels=3), discriminator=dict(ndf=64, channels=3),
         image_size=64, channels=3, latent_dim=100, preprocess=Preprocess(size=64, channels=3, crop="center"),
-        sources=_bundled("dcgan-faces"), data="PATH/TO/img_align_celeba", featured=True,
+        sources=_bundled("dcgan-faces"), data="PATH/TO/img_align_celeba",
     ),
     ModelSpec(
         name="pix2pix-sketch2digit", family="pix2pix", task="translate",

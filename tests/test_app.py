@@ -357,11 +357,21 @@ def test_a_model_without_a_discriminator_says_so_plainly(tmp_path):
     assert str(gan.weights.WEIGHTS_DIR) not in verdict  # no server path
     status, sketch, *_ = app.expert_model_changed("dcgan-faces", None)
     assert "ships without a discriminator" in status
-    # asked from the Sample tab (dcgan-faces is its featured model): the Expert tab opens and says so
+
+
+def test_ask_the_expert_of_a_model_without_one_says_so_in_place_and_names_those_that_have_one():
+    """Beside a dcgan-faces sample the Expert tab is not opened on a message: the Sample tab stays, its status
+    says why and which models have an expert; no toast (a warning), and the Expert tab is left as it was."""
     image, _, _ = app.sample_image("dcgan-faces", 1, 1.0, None, *NO_EDITS, None)
-    tabs, model, *_, verdict, heatmap, bars = app.ask_expert("dcgan-faces", image, None)
-    assert tabs.selected == "expert" and model == {"__type__": "update"}
-    assert "ships without a discriminator" in verdict and heatmap["value"] is None
+    with pytest.MonkeyPatch.context() as mp:
+        toasts = []
+        mp.setattr(gr, "Warning", lambda message, *a, **k: toasts.append(message))
+        *switch_and_expert, here = app.ask_expert("dcgan-faces", image, None)
+    assert all(u == {"__type__": "update"} for u in switch_and_expert)  # no tab switch, the Expert tab untouched
+    assert "dcgan-faces ships without a discriminator" in here and not toasts
+    assert "mnist-dcgan" in here and "pix2pix-sketch2digit" not in here  # the noise models that have one
+    *_, here = app.ask_expert("mnist-dcgan", None, None)
+    assert here.startswith("Make an image")
 
 
 def test_the_expert_reads_only_uploads():
@@ -383,14 +393,14 @@ def test_the_expert_model_shows_its_views():
 
 def test_ask_the_expert_judges_the_sample_image_with_the_same_model():
     image, _, _ = app.sample_image("mnist-dcgan", 5, 1.0, 7, *NO_EDITS, None)
-    tabs, model, status, sketch, shown, verdict, heatmap, bars = app.ask_expert("mnist-dcgan", image, None)
+    tabs, model, status, sketch, shown, verdict, heatmap, bars, here = app.ask_expert("mnist-dcgan", image, None)
     assert tabs.selected == "expert" and model["value"] == "mnist-dcgan" and "mnist-dcgan" in status
+    assert here == {"__type__": "update"}  # the Sample tab's status stays as it is
     assert "P(real)" in verdict and "more real than" in verdict and bars["visible"] and not heatmap["visible"]
     # the displayed (enlarged) image is judged as the forger's own 28x28 pixels
     own = gan.sample("mnist-dcgan", seed=5, label=7)[0]
     expected = gan.judge("mnist-dcgan", [own])[0]
     assert f"P(real) = {100 * expected.probability:.0f}%" in verdict and expected.sentence in verdict
-    assert app.ask_expert("mnist-dcgan", None, None)[5].startswith("Make an image")
 
 
 def test_fool_the_expert_five_rounds_end_with_both_scores():
@@ -857,11 +867,11 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     verdict, heatmap, bars = call("/expert_judge_sketch", "mnist-dcgan", {
         "background": None, "layers": [], "composite": handle_file(str(app.EXAMPLES / "sketch_7.png"))})
     assert "P(real)" in verdict and bars is not None
-    model, status, shown, verdict, heatmap, bars = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
+    model, status, shown, verdict, heatmap, bars, here = call("/ask_expert", "mnist-dcgan", handle_file(dcgan_png))
     assert model["value"] == "mnist-dcgan" and "P(real)" in verdict and Path(shown).exists()
     sketch_file = handle_file(str(app.EXAMPLES / "sketch_2.png"))
-    model, status, shown, verdict, heatmap, bars = call("/ask_expert_translation", "pix2pix-sketch2digit",
-                                                        sketch_file, None, None)
+    model, status, shown, verdict, heatmap, bars, here = call("/ask_expert_translation", "pix2pix-sketch2digit",
+                                                              sketch_file, None, None)
     assert model["value"] == "pix2pix-sketch2digit" and "P(real)" in verdict
     image, text = call("/game_start", "mnist-gan", 5, 3)
     assert "Round 1 of 5" in text
@@ -1010,7 +1020,84 @@ def test_ask_the_expert_about_a_translation():
     expected = gan.judge("pix2pix-sketch2digit", uploads.open_upload(sketch))[0]
     assert f"{100 * expected.probability:.0f}%" in res[5]
     assert "Translate an image first" in app.ask_expert_translation("cyclegan-mnist2digits", None, None, None,
-                                                                    None)[5]
+                                                                    None)[-1]
+    # an upload and a drawing: the upload is judged, and the Expert tab says so
+    drawing = {"composite": Image.open(Path(app.EXAMPLES) / "sketch_7.png")}
+    res = app.ask_expert_translation("pix2pix-sketch2digit", sketch, drawing, None, None)
+    assert "uploaded image was judged" in res[2] and f"{100 * expected.probability:.0f}%" in res[5]
+
+
+def test_each_tabs_default_model_can_do_all_the_tab_offers_offline():
+    """The first screen leads somewhere: the default sample model (Sample and Interpolate) and the default
+    translator have their weights and their expert here, so sampling, "Start from my image", translating and
+    "Ask the expert" all answer; and the Sample tab's digit picker and sketchpad show for it from the start."""
+    for task in ("noise", "translate"):
+        name = app.default_model(task)
+        assert pickers.availability(name) == "offline" and judging.has_discriminator(name), name
+    noise = app.default_model("noise")
+    image, _, status = app.sample_image(noise, 0, 1.0, 0, *NO_EDITS, None)
+    res = app.ask_expert(noise, image, None)
+    assert res[0].selected == "expert" and "P(real)" in res[5]
+    projected = app.project_image(noise, _upload(Path(app.EXAMPLES) / "mnist_3.png"), None, 0, 1.0, None)
+    assert "your image" in projected[-1], projected[-1]
+    spec = gan.registry.get_spec(noise)
+    page = {c.elem_id: c for c in app.demo.blocks.values() if getattr(c, "elem_id", None)}
+    assert page["sample-digit"].visible == spec.conditional and pickers.draws_digits(spec)
+    translator = app.default_model("translate")
+    out, status = app.translate_tab(translator, _upload(Path(app.EXAMPLES) / "sketch_2.png"), None)
+    assert out is not None, status
+    assert "P(real)" in app.ask_expert_translation(translator, _upload(Path(app.EXAMPLES) / "sketch_2.png"), None,
+                                                   out, None)[5]
+    assert app.default_model("noise") in [v for _, v in judging.expert_choices()] and judging.default_expert()
+
+
+def test_start_from_my_image_offers_a_drawing_to_digit_models_only_and_says_which_of_two_it_used():
+    """A face model is not invited to draw a digit (its sketchpad is hidden, and a drawing left on it is never
+    read: it was turned into a dark face); an upload and a drawing together: the upload is used, and the status
+    says so and how to use the drawing instead."""
+    assert app.sample_model_changed("dcgan-faces", 0, 1.0, None)[-1]["visible"] == "hidden"
+    assert app.sample_model_changed("mnist-dcgan", 0, 1.0, None)[-1]["visible"] is True
+    drawing = {"composite": Image.open(Path(app.EXAMPLES) / "sketch_7.png").convert("RGB")}
+    status = app.project_image("dcgan-faces", None, drawing, 0, 1.0, None)[-1]
+    assert "no image: upload one" in status and "draw" not in status
+    upload = _upload(Path(app.EXAMPLES) / "mnist_3.png")
+    both = app.project_image("mnist-dcgan", upload, drawing, 0, 1.0, None)
+    alone = app.project_image("mnist-dcgan", upload, None, 0, 1.0, None)
+    assert "the uploaded image was used" in both[-1] and "remove the upload" in both[-1]
+    assert "uploaded image was used" not in alone[-1]
+    assert both[0].z == alone[0].z  # the upload's latent, not the drawing's
+
+
+def test_full_resolution_in_the_app_says_at_which_size_it_ran_when_not_the_one_asked():
+    """A 2000x1500 drawing at full resolution through pix2pix-sketch2digit (32 px: 11,532 tiles) comes at the
+    size ``plan`` gives (at most MAX_TILES tiles), and the status says so; a digit CycleGAN, which cannot tile,
+    translates at its own size and says that it is the largest it can do, rather than refusing."""
+    drawing = Image.new("L", (2000, 1500), 255)
+    drawing.paste(0, (900, 300, 1000, 1200))  # a "1"
+    drawing.save(path := Path(tempfile.mkdtemp()) / "big.png")
+    upload = _upload(path)
+    how = gan.translation.plan("pix2pix-sketch2digit", 2000, 1500, "full")
+    out, status = app.translate_tab("pix2pix-sketch2digit", upload, None, "full")
+    assert out.size == how.size and how.passes <= gan.translation.MAX_TILES and how.note in status
+    assert "11532 tiles" in status and "⚠️" not in status
+    out, status = app.translate_tab("cyclegan-digits2mnist", upload, None, "full")
+    assert out is not None and "the largest it can do" in status and "⚠️" not in status, status
+
+
+def test_the_progress_bar_gets_a_few_updates_a_second_however_many_tiles():
+    """A full-resolution translation reported every tile to the page (11,532 messages for one image); the app
+    passes on at most one update per PROGRESS_EVERY_S, and always the last. The bound is taken from the time
+    the calls really took here."""
+    from forger_app import handlers
+
+    shown = []
+    report = handlers._tiles(lambda fraction, desc: shown.append(desc))
+    started = time.monotonic()
+    for done in range(1, 20_001):
+        report(done, 20_000)
+    elapsed = time.monotonic() - started
+    assert shown[0] == "translating: tile 1 of 20000" and shown[-1] == "translating: tile 20000 of 20000"
+    assert len(shown) <= 2 + elapsed / handlers.PROGRESS_EVERY_S, (len(shown), elapsed)
 
 
 def test_the_app_prepares_every_offline_noise_model_at_launch(monkeypatch, tmp_path):

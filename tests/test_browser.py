@@ -4,7 +4,7 @@ image) and play "Fool the expert", start and stop a short training run.
 
 Skipped, with the reason, only when no Chromium is present and CI is unset; under CI=true a
 missing browser fails the test. ``python tests/test_browser.py --screenshots`` writes the
-screenshots of the five tabs to docs/screenshots/.
+screenshots of the five tabs, and of the Sample tab on a phone, to docs/screenshots/ (the README shows them).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -87,6 +88,20 @@ def page(tmp_path_factory) -> Iterator:
         os.environ.pop("FORGER_APP_RUNS", None)
 
 
+PHONE = {"width": 390, "height": 844}  # a phone's viewport (CSS pixels)
+
+
+@pytest.fixture(scope="module")
+def phone(page) -> Iterator:
+    """The same server and browser as ``page``, in a phone-sized page."""
+    pg = page.context.browser.new_page(viewport=PHONE)
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(page.url)
+    pg.locator("#sample-image img").wait_for()
+    yield pg
+    pg.close()
+
+
 def _src(page, selector: str) -> str:
     return page.locator(selector).get_attribute("src") or ""
 
@@ -102,6 +117,7 @@ def _wait_src_change(page, selector: str, before: str, timeout_s: float = 60) ->
 
 
 def _drag_slider(page, elem_id: str, to_fraction: float) -> None:
+    page.locator(f"#{elem_id} input[type=range]").scroll_into_view_if_needed()  # the mouse reaches the screen only
     box = page.locator(f"#{elem_id} input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] / 2, y)
@@ -194,7 +210,7 @@ def test_uploading_or_drawing_an_image_to_translate(page, tmp_path):
 
     has_weights = gan.model_info("pix2pix-sketch2digit")["offline"]
     status = page.locator("#translate-status")
-    output = "#translate-out img"
+    output = "#translate-out img >> nth=1"
     _open_tab(page, "Translate")
     expect(status).not_to_contain_text("Sources tried")
     # a file that is not an image, with a name longer than the page is wide: the message wraps
@@ -239,27 +255,41 @@ def test_uploading_or_drawing_an_image_to_translate(page, tmp_path):
 
 
 def test_ask_the_expert_beside_the_sample_image(page):
+    """The first screen leads somewhere: the default model's own image is judged by its own expert at once; a
+    model without an expert says so in place (the Sample tab stays, no toast), and its "Start from my image"
+    offers no sketchpad (dcgan-faces draws faces: a drawn digit became a dark face)."""
     from playwright.sync_api import expect
 
+    import app
+
+    default = app.default_model("noise")
     verdict = page.locator("#expert-verdict")
     expert_tab = page.get_by_role("tab", name="Expert", exact=True)
     _open_tab(page, "Sample")
-    # the featured sample model ships without a discriminator: the Expert tab opens and says so
-    page.locator("#ask-expert").click()
-    expect(expert_tab).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
-    expect(verdict).to_contain_text("ships without a discriminator", timeout=TIMEOUT_MS)
-    # a digit model's own image: judged by its own expert
-    _open_tab(page, "Sample")
-    before = _src(page, "#sample-image img")
-    _select(page, "sample-model", "mnist-dcgan")
-    _wait_src_change(page, "#sample-image img", before)
+    assert page.locator("#sample-model input").input_value() == default
+    expect(page.locator("#project-sketch")).to_be_visible()  # a digit model: "…or draw a digit"
     page.locator("#ask-expert").click()
     expect(expert_tab).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
     expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
     expect(verdict).to_contain_text("more real than", timeout=TIMEOUT_MS)
-    assert page.locator("#expert-model input").input_value() == "mnist-dcgan"
+    assert page.locator("#expert-model input").input_value() == default
     page.locator("#expert-in img").wait_for()  # the image asked about is shown
     _close_toasts(page)
+    # a model without an expert
+    _open_tab(page, "Sample")
+    before = _src(page, "#sample-image img")
+    _select(page, "sample-model", "dcgan-faces")
+    before = _wait_src_change(page, "#sample-image img", before)
+    expect(page.locator("#project-sketch")).to_be_hidden(timeout=TIMEOUT_MS)
+    page.locator("#ask-expert").click()
+    status = page.locator("#sample-status")
+    expect(status).to_contain_text("No expert to ask", timeout=TIMEOUT_MS)
+    expect(status).to_contain_text(default)  # where an expert can be asked
+    assert page.get_by_role("tab", name="Sample", exact=True).get_attribute("aria-selected") == "true"
+    assert page.locator("[data-testid=toast-body]", has_text="discriminator").count() == 0
+    _select(page, "sample-model", default)
+    _wait_src_change(page, "#sample-image img", before)
+    expect(page.locator("#project-sketch")).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def test_a_digit_drawn_on_the_sample_tab_is_projected(page):
@@ -273,18 +303,31 @@ def test_a_digit_drawn_on_the_sample_tab_is_projected(page):
         _wait_src_change(page, "#sample-image img", before)
     _draw_stroke(page, "project-sketch")  # a "1"
     page.locator("#project-btn").click()
-    expect(page.locator("#sample-status")).to_contain_text("your image", timeout=TIMEOUT_MS)
-    page.locator("#project-pair img").wait_for()  # the drawing | its reconstruction
+    status = page.locator("#sample-status")
+    expect(status).to_contain_text("your image", timeout=TIMEOUT_MS)
+    page.locator("#project-pair img >> nth=1").wait_for()  # the drawing ↔ its reconstruction (the slider)
     assert page.locator("#sample-digit input").input_value() == "1"
+    expect(status).not_to_contain_text("uploaded image was used")
+    # an upload beside the drawing: the upload is used, and the status says so
+    page.locator("#project-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
+    page.locator("#project-in img").wait_for()
+    page.locator("#project-btn").click()
+    expect(status).to_contain_text("the uploaded image was used", timeout=TIMEOUT_MS)
+    page.locator("#project-in").get_by_role("button", name="Remove Image").click()
+    page.locator("#project-sketch").get_by_role("button", name="Clear canvas").click()
 
 
 def test_the_expert_judges_an_upload_and_a_drawing(page):
     from playwright.sync_api import expect
 
     verdict = page.locator("#expert-verdict")
+    status = page.locator("#expert-status")
     _open_tab(page, "Expert")
+    # each pick answered before the next (a late answer would clear the verdict of the upload below)
     _select(page, "expert-model", "mnist-gan")
+    expect(status).to_contain_text("mnist-gan", timeout=TIMEOUT_MS)
     _select(page, "expert-model", "mnist-dcgan")
+    expect(status).to_contain_text("mnist-dcgan", timeout=TIMEOUT_MS)
     expect(verdict).not_to_contain_text("P(real)", timeout=TIMEOUT_MS)  # a new model clears the last verdict
     page.locator("#expert-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "mnist_3.png"))
     expect(verdict).to_contain_text("P(real)", timeout=TIMEOUT_MS)
@@ -466,6 +509,48 @@ def test_offline_a_translator_that_needs_a_download_says_so_before_the_click_and
     _close_toasts(page)
 
 
+def test_full_resolution_of_a_large_image_is_capped_and_the_page_stays_responsive(page, tmp_path):
+    """A 2000x1500 drawing at full resolution through pix2pix-sketch2digit (a 32-pixel model): 11,532 tiles with
+    an update of the page each, before; now scaled down first to at most MAX_TILES tiles, the status says so,
+    the progress bar changes at most a few times a second (bounded by the time it took here), and the page
+    answers meanwhile."""
+    from playwright.sync_api import expect
+
+    from forger_app import handlers
+    from gan import translation
+
+    name = "pix2pix-sketch2digit"
+    drawing = Image.new("L", (2000, 1500), 255)
+    ImageDraw.Draw(drawing).ellipse((600, 200, 1400, 1300), outline=0, width=60)
+    drawing.save(tmp_path / "big-drawing.png")
+    how = translation.plan(name, 2000, 1500, "full")
+    _translate_model(page, name)
+    page.locator("#translate-resolution").get_by_text("Full resolution").click()
+    if page.locator("#translate-in img").count():  # an image left by an earlier test
+        page.locator("#translate-in").get_by_role("button", name="Remove Image").click()
+    # every distinct "tile k of n" the page shows, and when the translation started and ended, by the page's clock
+    page.evaluate("""() => { window.forgerTiles = new Set(); window.forgerStart = performance.now();
+        new MutationObserver(() => { const text = document.querySelector('#translate-out').innerText;
+          for (const m of text.matchAll(/tile \\d+ of \\d+/g)) window.forgerTiles.add(m[0]); })
+          .observe(document.querySelector('#translate-out'), {subtree: true, childList: true, characterData: true});
+    }""")
+    page.locator("#translate-in input[type=file]").set_input_files(str(tmp_path / "big-drawing.png"))
+    _open_tab(page, "Sample")  # the page answers while it runs
+    expect(page.get_by_role("tab", name="Sample", exact=True)).to_have_attribute("aria-selected", "true")
+    _open_tab(page, "Translate")
+    expect(page.locator("#translate-status")).to_contain_text(how.note, timeout=TIMEOUT_MS)
+    output = page.locator("#translate-out img >> nth=1")
+    output.wait_for()
+    seconds = page.evaluate("() => (performance.now() - window.forgerStart) / 1000")
+    shown = page.evaluate("() => [...window.forgerTiles]")
+    natural = output.evaluate("e => new Promise(ok => e.complete ? ok([e.naturalWidth, e.naturalHeight]) : "
+                              "e.addEventListener('load', () => ok([e.naturalWidth, e.naturalHeight])))")
+    assert tuple(natural) == how.size and how.passes <= translation.MAX_TILES
+    assert len(shown) <= 2 + seconds / handlers.PROGRESS_EVERY_S, (shown, seconds)
+    page.locator("#translate-resolution").get_by_text("Model size (fast)").click()
+    page.locator("#translate-in").get_by_role("button", name="Remove Image").click()
+
+
 def test_translate_shows_only_the_options_a_model_takes(page):
     from playwright.sync_api import expect
 
@@ -491,9 +576,9 @@ def test_a_cleared_input_clears_its_stale_output(page):
 
     _translate_model(page, "pix2pix-sketch2digit")
     page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
-    page.locator("#translate-out img").wait_for()
+    page.locator("#translate-out img >> nth=1").wait_for()
     page.locator("#translate-in").get_by_role("button", name="Remove Image").click()
-    expect(page.locator("#translate-out img")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.locator("#translate-out img >> nth=1")).to_have_count(0, timeout=TIMEOUT_MS)
     _open_tab(page, "Expert")
     _select(page, "expert-model", "mnist-dcgan")
     verdict = page.locator("#expert-verdict")
@@ -528,6 +613,70 @@ def test_the_train_fields_show_empty_where_the_hint_says_empty_means_the_recipes
     assert page.locator("#train-minutes input").input_value() == "1"
 
 
+# ---------------------------------------------------------------------------- a phone
+
+
+def _scroll_to(page, selector: str, top: float) -> None:
+    """Scroll the page (as a thumb does) until the element's top is ``top`` pixels below the screen's top."""
+    page.locator(selector).evaluate(f"e => window.scrollBy(0, e.getBoundingClientRect().top - {top})")
+    page.wait_for_timeout(100)
+
+
+def _on_screen(page, selector: str) -> dict:
+    """The element's box, asserted whole on the phone's screen."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None and box["y"] >= -1 and box["y"] + box["height"] <= PHONE["height"] + 1, (selector, box)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, (selector, box)
+    return box
+
+
+def _image_in_sight_of(page, image: str, controls: list[str]) -> None:
+    """For each control, scrolled to just below where the image sits on a phone: the image and the control
+    are both whole on the screen, the image above it and not over it."""
+    for control in controls:
+        _scroll_to(page, control, 320)
+        shown, ctl = _on_screen(page, image), _on_screen(page, control)
+        assert shown["y"] + shown["height"] <= ctl["y"] + 1, (image, shown, control, ctl)
+
+
+def test_on_a_phone_every_tab_is_in_sight_and_each_image_stays_near_the_controls_that_change_it(phone):
+    """At 390x844 Translate, Train and Expert hid behind "More tabs ⋯", the sample image sat about 2,000 px
+    from its sliders and the translation below the fold. Every tab is now a tab button on the screen, and the
+    image a tab makes stays in sight (above, not over) of each control that changes it, however far down it is."""
+    from playwright.sync_api import expect
+
+    page = phone
+    for name in ("Sample", "Interpolate", "Translate", "Train", "Expert"):
+        tab = page.get_by_role("tab", name=name, exact=True)
+        expect(tab).to_be_visible()
+        _on_screen(page, f"button[role=tab]:has-text('{name}')")
+        tab.click()
+        expect(tab).to_have_attribute("aria-selected", "true")
+    assert not page.get_by_role("button", name="More tabs").is_visible()
+
+    _open_tab(page, "Sample")
+    sliders = [f"#latent-{i}" for i in range(32) if page.locator(f"#latent-{i}").is_visible()]
+    _image_in_sight_of(page, "#sample-image", ["#sample-model", "#reset-sliders", sliders[0], sliders[-1]])
+    before = _src(page, "#sample-image img")
+    _drag_slider(page, sliders[-1][1:], 0.9)  # the last slider, dragged: its image changes on the same screen
+    _wait_src_change(page, "#sample-image img", before)
+    _on_screen(page, "#sample-image")
+
+    _open_tab(page, "Interpolate")
+    page.locator("#interpolate-btn").click()
+    page.locator("#interp-gif img").wait_for()
+    _image_in_sight_of(page, "#interp-gif", ["#interpolate-btn"])
+
+    _open_tab(page, "Translate")
+    page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
+    page.locator("#translate-out img >> nth=1").wait_for()
+    _image_in_sight_of(page, "#translate-out", ["#translate-in", "#translate-btn", "#translate-sketch"])
+    before = _src(page, "#translate-out img >> nth=1")
+    _draw_stroke(page, "translate-sketch")  # the drawing is translated where it can be seen
+    _wait_src_change(page, "#translate-out img >> nth=1", before)
+    _on_screen(page, "#translate-out")
+
+
 # ---------------------------------------------------------------------------- screenshots
 
 
@@ -551,7 +700,7 @@ def expert_screenshot(page, path: Path) -> Path:
 
 
 def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
-    """Screenshots of the five tabs, each in a useful state, into ``out``."""
+    """Screenshots of the five tabs, each in a useful state, and of the Sample tab on a phone, into ``out``."""
     from playwright.sync_api import sync_playwright
 
     import app
@@ -590,7 +739,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             page.locator("#translate-in input[type=file]").set_input_files(
                 str(ROOT / "docs" / "examples" / "sketch_2.png"))
             if gan.model_info("pix2pix-sketch2digit")["offline"]:
-                page.locator("#translate-out img").wait_for()
+                page.locator("#translate-out img >> nth=1").wait_for()
             else:
                 page.locator("#translate-status", has_text="Weights not available").wait_for()
             page.wait_for_timeout(500)
@@ -607,6 +756,18 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             _close_toasts(page)
             written.append(out / "train.png")
             page.screenshot(path=str(written[-1]), full_page=True)
+
+            phone = browser.new_page(viewport=PHONE, device_scale_factor=1)  # the screen, scrolled to a slider
+            phone.set_default_timeout(TIMEOUT_MS)
+            phone.goto(url)
+            phone.locator("#sample-image img").wait_for()
+            _scroll_to(phone, "#latent-4", 420)
+            before = _src(phone, "#sample-image img")
+            _drag_slider(phone, "latent-4", 0.85)
+            _wait_src_change(phone, "#sample-image img", before)
+            phone.wait_for_timeout(500)
+            written.append(out / "phone.png")
+            phone.screenshot(path=str(written[-1]))
             browser.close()
     finally:
         app.demo.close()
