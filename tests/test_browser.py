@@ -695,8 +695,16 @@ def expert_screenshot(page, path: Path) -> Path:
     expect(score).to_contain_text("You: ", timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)
     _close_toasts(page)
-    page.screenshot(path=str(path), full_page=True)
+    _full_page(page, path)
     return path
+
+
+def _full_page(page, path: Path) -> None:
+    """A screenshot of the whole page, scrolled to its top first: a result column that stays in view while its
+    controls scroll is then drawn where it sits at the top of its row."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path), full_page=True)
 
 
 def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
@@ -726,14 +734,14 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             page.locator("#sample-grid img").wait_for()
             page.wait_for_timeout(500)
             written.append(out / "sample.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
+            _full_page(page, written[-1])
 
             _open_tab(page, "Interpolate")
             page.locator("#interpolate-btn").click()
             page.locator("#interp-strip img").wait_for()
             page.wait_for_timeout(500)
             written.append(out / "interpolate.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
+            _full_page(page, written[-1])
 
             _open_tab(page, "Translate")
             page.locator("#translate-in input[type=file]").set_input_files(
@@ -745,7 +753,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             page.wait_for_timeout(500)
             _close_toasts(page)
             written.append(out / "translate.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
+            _full_page(page, written[-1])
 
             written.append(expert_screenshot(page, out / "expert.png"))
 
@@ -755,7 +763,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             page.wait_for_timeout(1000)
             _close_toasts(page)
             written.append(out / "train.png")
-            page.screenshot(path=str(written[-1]), full_page=True)
+            _full_page(page, written[-1])
 
             phone = browser.new_page(viewport=PHONE, device_scale_factor=1)  # the screen, scrolled to a slider
             phone.set_default_timeout(TIMEOUT_MS)
