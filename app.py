@@ -27,7 +27,7 @@ import gradio as gr  # noqa: E402
 
 import gan
 from forger_app import handwriting, judging, messages, pickers, sampling, sessions, training, uploads
-from forger_app import tools
+from forger_app import latents, links, tools
 from forger_app.boundary import guard
 from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X for tests and scripts
     EXAMPLES,
@@ -147,6 +147,8 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                                 visible=gan.registry.get_spec(noise_default).conditional)
             reset = gr.Button("Reset sliders", elem_id="reset-sliders")
             status = gr.Markdown(elem_id="sample-status")
+            link_btn, link = _link_row("sample-link", "seed, digit, truncation and sliders (a latent of your own "
+                                       "is not in a link: keep it as a .npy, below)")
             labels = sampling.slider_labels(noise_default)
             # beside the image they change (CSS: the image column stays in view while they scroll)
             with gr.Accordion("Latent sliders: the image follows while you drag", open=True):
@@ -171,8 +173,16 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
             with gr.Group(visible=pickers.draws_digits(noise_default) or "hidden",
                           elem_classes="sketch-box") as own_sketch_box:
                 own_sketch = _sketchpad("…or draw a digit", "project-sketch")
-            pair = gr.Image(label="Your image | its reconstruction", type="pil", format="png", interactive=False,
-                            height=240, elem_id="project-pair")
+            pair = gr.ImageSlider(label="Your image ↔ its reconstruction (drag to compare)", type="pil", format="png",
+                                  interactive=False, height=240, elem_id="project-pair")
+    with gr.Accordion("Keep this latent: download it as a .npy, or upload one", open=False):
+        with gr.Row(equal_height=True):
+            latent_btn = gr.Button("⬇ Latent of this image", elem_id="latent-download", scale=1)
+            latent_files = gr.File(label="Its latent (.npy) and model and digit (.json), as python -m gan project "
+                                   "writes them", file_count="multiple", interactive=False, height=100, scale=2,
+                                   elem_id="latent-files")
+            latent_in = gr.File(label="Upload a latent (.npy, with its .json for the digit)", file_count="multiple",
+                                file_types=[".npy", ".json"], height=100, scale=2, elem_id="latent-upload")
     with gr.Accordion("Variations", open=True):
         with gr.Row(equal_height=True):
             n = gr.Slider(4, 64, 16, step=1, label="How many", scale=3)
@@ -198,14 +208,30 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
     reset.click(reset_sliders, [model, seed, truncation, digit, session, start], [*sliders, image, png, status],
                 api_name="reset_sliders", **INFER_KW)
     own.clear(None, None, [pair], js=CLEAR)
+    link_btn.click(None, [model, seed, truncation, digit, *sliders], [link], js=links.SAMPLE_LINK_JS)
+    latent_btn.click(latents.latent_download, [model, seed, truncation, digit, *sliders, session, start],
+                     [latent_files, status], api_name="latent_download", **INFER_KW)
+    latent_in.upload(latents.latent_upload, [latent_in, model, seed, digit, session],
+                     [start, truncation, digit, *sliders, image, png, status], api_name="latent_upload", **INFER_KW)
     project.click(project_image, [model, own, own_sketch, seed, truncation, session],
                   [start, pair, digit, *sliders, image, png, status], api_name="project", **INFER_KW)
     grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
                    api_name="variations", **INFER_KW)
-    return dict(model=model, image=image, png=png, status=status, ask=ask)
+    return dict(model=model, image=image, png=png, status=status, ask=ask, seed=seed, truncation=truncation,
+                digit=digit, sliders=sliders)
 
 
-def _interpolate_tab(session: gr.State) -> gr.Dropdown:
+def _link_row(elem_id: str, what: str) -> tuple[gr.Button, gr.Textbox]:
+    """"Copy link" and the box that shows the link (built in the browser from the page's address:
+    forger_app/links.py)."""
+    with gr.Row(equal_height=True):
+        button = gr.Button("🔗 Copy link", scale=1, min_width=120, elem_id=f"{elem_id}-btn")
+        box = gr.Textbox(label="Link to what is shown", info=what, buttons=["copy"], interactive=False, scale=3,
+                         elem_id=elem_id)
+    return button, box
+
+
+def _interpolate_tab(session: gr.State) -> dict[str, Any]:
     conditional = gan.registry.get_spec(default_model("noise")).conditional  # the default model's digit pickers
     with gr.Row():
         with gr.Column(scale=2, min_width=300):
@@ -226,6 +252,7 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
                             info="slerp follows the sphere where Gaussian latents live; lerp is a straight line")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
             status = gr.Markdown(elem_id="interp-status")
+            link_btn, link = _link_row("interp-link", "model, seeds, digits, frames and path (not an image A or B)")
         with gr.Column(scale=3, min_width=300, elem_classes="result-col"):
             gif = gr.Image(label="Animation", type="filepath", interactive=False, height=256, elem_id="interp-gif")
             gif_file = gr.File(label="GIF download", height=60, elem_id="interp-gif-file")
@@ -235,7 +262,9 @@ def _interpolate_tab(session: gr.State) -> gr.Dropdown:
                 api_name="select_interpolate_model", trigger_mode=LATEST, concurrency_limit=None)
     go.click(interpolate_tab, [model, seed_a, seed_b, digit_a, digit_b, frames, mode, session, image_a, image_b],
              [strip, gif, gif_file, status], api_name="interpolate", **INFER_KW)
-    return model
+    link_btn.click(None, [model, seed_a, seed_b, digit_a, digit_b, frames, mode], [link], js=links.INTERPOLATE_LINK_JS)
+    return dict(model=model, seed_a=seed_a, seed_b=seed_b, digit_a=digit_a, digit_b=digit_b, frames=frames, mode=mode,
+                strip=strip, gif=gif, gif_file=gif_file, status=status)
 
 
 def _sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
@@ -268,8 +297,9 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
         with gr.Column(min_width=300, elem_classes="result-col"):
-            out = gr.Image(label="Output", type="pil", format="png", interactive=False, height=320,
-                           buttons=["download", "fullscreen"], elem_id="translate-out")
+            out = gr.ImageSlider(label="Input ↔ output (drag to compare)", type="pil", format="png",
+                                 interactive=False, height=320, buttons=["download", "fullscreen"],
+                                 elem_id="translate-out")
             ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
     with gr.Row():
         # shown only for the models they change (handlers.translate_options_view)
@@ -507,7 +537,8 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
         with gr.Tab("Sample", id="sample"):
             sample = _sample_tab(session_state)
         with gr.Tab("Interpolate", id="interpolate"):
-            interp_model = _interpolate_tab(session_state)
+            interp = _interpolate_tab(session_state)
+            interp_model = interp["model"]
         with gr.Tab("Translate", id="translate"):
             tl = _translate_tab(session_state)
             translate_model = tl["model"]
@@ -533,9 +564,18 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     tl["ask"].click(ask_expert_translation, [tl["model"], tl["image"], tl["sketch"], tl["out"], session_state],
                     [tabs, ex["model"], ex["status"], ex["sketch_box"], ex["image"], ex["verdict"], ex["heatmap"],
                      ex["bars"], tl["status"]], api_name="ask_expert_translation", **INFER_KW)
-    demo.load(page_load, [session_state],
-              [sample["model"], interp_model, translate_model, sample["image"], sample["png"], sample["status"]],
-              api_name="refresh_models", **INFER_KW)
+    loaded = demo.load(page_load, [session_state], [sample["model"], interp_model, translate_model, sample["image"],
+                                                    sample["png"], sample["status"]],
+                       api_name="refresh_models", **INFER_KW)
+    # a share link (query parameters) sets Sample's or Interpolate's values, after the page's own first sample
+    loaded.then(links.open_sample_link, [sample["model"], sample["seed"], sample["truncation"], sample["digit"],
+                                         *sample["sliders"], session_state],
+                [sample["model"], sample["seed"], sample["truncation"], sample["digit"], *sample["sliders"],
+                 sample["image"], sample["png"], sample["status"]], api_visibility="private", **INFER_KW)
+    loaded.then(links.open_interpolate_link, [interp_model, *(interp[k] for k in links.INTERPOLATE_KEYS[1:]),
+                                              session_state],
+                [tabs, interp_model, *(interp[k] for k in links.INTERPOLATE_KEYS[1:]), interp["strip"], interp["gif"],
+                 interp["gif_file"], interp["status"]], api_visibility="private", **INFER_KW)
     demo.unload(end_session)
     _agent_tools()
     demo.queue(default_concurrency_limit=2, max_size=64)

@@ -1,4 +1,5 @@
-"""Images for display: small images enlarged by a whole factor, equally sized images tiled in a grid."""
+"""Images for display: small images enlarged by a whole factor, equally sized images tiled in a grid, an input
+beside its output for an image slider."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,3 +39,14 @@ def shrink_enlarged(img: Image.Image, side: int) -> Image.Image:
     if img.width == img.height and img.width > side and img.width % side == 0:
         return img.resize((side, side), Image.Resampling.NEAREST)
     return img
+
+
+def before_after(before: Image.Image, after: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """An input and its output as an image slider shows them: the input in the output's mode (transparency on
+    white, 16-bit scaled) and at its size, so the two halves line up."""
+    from gan.images import to_mode  # (torch: the page is built without it)
+
+    shown = to_mode(before, 1 if after.mode == "L" else 3)
+    if shown.size != after.size:
+        shown = shown.resize(after.size, Image.Resampling.BICUBIC)
+    return shown, after

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -17,8 +18,8 @@ _outputs_lock = threading.Lock()
 _last_prune = 0.0
 
 
-def output_path(suffix: str, prefix: str = "forger-") -> Path:
-    """A fresh file path for a download; files older than an hour in that folder are pruned now and then.
+def _outputs() -> Path:
+    """The folder of downloads; files and folders older than an hour in it are pruned now and then.
 
     (Gradio copies returned files into its own cache, so these only need to live a short while.)"""
     global _last_prune
@@ -31,12 +32,23 @@ def output_path(suffix: str, prefix: str = "forger-") -> Path:
             for old in folder.iterdir():
                 try:
                     if now - old.stat().st_mtime > 3600:
-                        old.unlink()
+                        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
                 except OSError:
                     pass
-    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    return folder
+
+
+def output_path(suffix: str, prefix: str = "forger-") -> Path:
+    """A fresh file path for a download."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=_outputs())
     os.close(fd)
     return Path(path)
+
+
+def output_folder(prefix: str = "forger-") -> Path:
+    """A fresh folder for downloads that belong together under names of their own (a latent's .npy and the
+    .json beside it)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_outputs()))
 
 
 def save_png(img: Image.Image, prefix: str = "forger-") -> Path:

@@ -163,9 +163,7 @@ def _render(model_key: str, seed: float, truncation: float, digit: Any, edits: l
         if live:
             return picture, None, ""
         shown = display.enlarge(picture, display.DISPLAY_SIDE if n == 1 else 2 * display.DISPLAY_SIDE)
-        status = _status_of(spec, weights) if own is None else (
-            f"Editing **your image** (projected, {own.psnr:.1f} dB from it): the sliders and truncation move its "
-            f"latent. Type another seed to leave it.")
+        status = _status_of(spec, weights) if own is None else sampling.start_status(own)
         return shown, str(downloads.save_png(picture)), status
     except Exception as e:  # noqa: BLE001 - every error becomes a message
         return None, None, _fail(e, name)
@@ -250,7 +248,7 @@ def project_image(model_key: str, image: Any, sketch: Any, seed: float, truncati
         start = sampling.Start(model_key, seed, tuple(float(v) for v in p.z), p.label, p.psnr)
         digit = gr.update(value=p.label) if p.label is not None else gr.update()
         shown, png, status = _render(model_key, seed, truncation, p.label, [], session, start=start)
-        return (start, sampling.projection_pair(p), digit, *[0] * MAX_SLIDERS, shown, png,
+        return (start, sampling.projection_slider(p), digit, *[0] * MAX_SLIDERS, shown, png,
                 "\n\n".join(t for t in (status, note, sampling.projection_text(p, spec.classes)) if t))
     except Exception as e:  # noqa: BLE001
         return (*keep, gr.update(), gr.update(), _fail(e, name))
@@ -398,14 +396,14 @@ def _translate(model_key: str, image: Any, session: Session | None, options: dic
         status = _status_for(model_key, session, "translate")
         if how.note:
             status += f"\n\nℹ️ {how.note}."
-        return (display.enlarge(out) if how.size is None else out), status
+        return display.before_after(picture, display.enlarge(out) if how.size is None else out), status
     except Exception as e:  # noqa: BLE001
         return None, _fail(e, name)
 
 
 def translate_tab(model_key: str, image: Any, state: Any = None, resolution: str = "model",
                   mode: str = "deterministic", seed: Any = 0, progress: Any = gr.Progress()) -> tuple:
-    """Translate an uploaded / webcam / pasted image: (output image, status).
+    """Translate an uploaded / webcam / pasted image: ((input, output) for the image slider, status).
 
     ``image`` is a file path or Gradio's file payload (the event skips Gradio's own image
     decoding so that a broken or huge file gets our clear message). ``resolution``: 'model', 'full' or a
@@ -415,7 +413,7 @@ def translate_tab(model_key: str, image: Any, state: Any = None, resolution: str
 
 def translate_sketch(model_key: str, sketch: Any, state: Any = None, resolution: str = "model",
                      mode: str = "deterministic", seed: Any = 0) -> tuple:
-    """Translate the sketchpad drawing: (output image, status). An empty canvas (the sketchpad just shown or
+    """Translate the sketchpad drawing: ((drawing, output) for the image slider, status). An empty canvas (the sketchpad just shown or
     cleared) leaves both as they are: the model's status stays readable."""
     try:
         drawing = uploads.sketch_image(sketch)
@@ -874,7 +872,7 @@ def ask_expert_translation(model_key: str, upload: Any, sketch: Any, out: Any, s
                 note = ("You gave an uploaded image and a drawing: **the uploaded image was judged**, paired with "
                         "its translation. To ask about the drawing, remove the upload first.")
         else:
-            picture = out
+            picture = out[1] if isinstance(out, (list, tuple)) else out  # the image slider's after: the translation
     except Exception as e:  # noqa: BLE001 - an unknown key, an unreadable upload
         return _stay(_fail(e, _name_of(model_key, session, None)))
     if picture is None:

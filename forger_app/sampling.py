@@ -53,15 +53,23 @@ def render_sample(model: str | ModelSpec, seed: int, *, truncation: float = 1.0,
 
 @dataclass(frozen=True)
 class Start:
-    """A latent projected from the user's own image, which the Sample tab's sliders then edit.
+    """A latent of the user's own, which the Sample tab's sliders then edit: projected from their image, or
+    uploaded as a .npy (``forger_app.latents``).
 
-    It holds while the tab shows the model and seed it was projected under: another model or seed leaves it."""
+    It holds while the tab shows the model and seed it was made under: another model or seed leaves it."""
 
     model_key: str  # the dropdown value it was projected with
     seed: int  # the seed box's value then
     z: tuple[float, ...]  # the latent
     label: int | None  # conditional models: the class found
-    psnr: float  # how close the reconstruction came, in dB
+    psnr: float | None  # how close the reconstruction came, in dB; None: a latent uploaded as a .npy
+
+
+def start_status(start: Start) -> str:
+    """The Sample tab's status while it shows a latent of the user's own."""
+    what = ("**your latent** (uploaded)" if start.psnr is None else
+            f"**your image** (projected, {start.psnr:.1f} dB from it)")
+    return f"Editing {what}: the sliders and truncation move its latent. Type another seed to leave it."
 
 
 def start_for(start: Any, model_key: str, seed: int) -> Start | None:
@@ -72,8 +80,14 @@ def start_for(start: Any, model_key: str, seed: int) -> Start | None:
 
 
 def projection_pair(p: gan.Projection) -> Image.Image:
-    """The input (as the model sees it) beside its reconstruction, enlarged for display."""
+    """The input (as the model sees it) beside its reconstruction, enlarged for display (one image: the MCP tool's)."""
     return enlarge(make_grid([p.target, p.reconstruction], columns=2), 2 * DISPLAY_SIDE)
+
+
+def projection_slider(p: gan.Projection) -> tuple[Image.Image, Image.Image]:
+    """The input (as the model sees it) and its reconstruction, enlarged for display: before and after, for the
+    Sample tab's image slider."""
+    return enlarge(p.target), enlarge(p.reconstruction)
 
 
 def projection_text(p: gan.Projection, classes: Sequence[str] = ()) -> str:

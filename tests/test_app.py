@@ -28,7 +28,7 @@ from forger_app.zips import UnsafeZipError
 
 EXPECTED_API = {
     "/select_sample_model", "/sample", "/sample_live", "/sample_settled", "/random_seed", "/reset_sliders", "/variations",
-    "/project",
+    "/project", "/latent_download", "/latent_upload",
     "/select_interpolate_model", "/interpolate",
     "/select_translate_model", "/translate", "/translate_sketch", "/translate_video",
     "/select_train_model", "/select_train_data", "/train", "/stop_training", "/push_to_hub",
@@ -243,9 +243,9 @@ def test_translate_accepts_every_image_kind(tmp_path, translator):
         assert out is not None, f"{kind}: {status}"
         assert "⚠️" not in status
         if kind == "exif-rotated":
-            assert out.height > out.width, "the EXIF rotation must be applied"
+            assert out[1].height > out[1].width, "the EXIF rotation must be applied"  # (input, output)
         if kind == "rgba":
-            assert out.width > out.height
+            assert out[1].width > out[1].height
     # Gradio hands the handler its file payload (the event skips Gradio's own decoding)
     out, _ = app.translate_tab(key, {"path": _upload(make_uploads(tmp_path / "p")["grayscale"]), "meta": {}}, session)
     assert out is not None
@@ -792,7 +792,13 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     # Start from my image: an uploaded digit is projected, its reconstruction shown beside it
     pair, digit, *sliders, image, png, status = call("/project", "mnist-dcgan",
                                                      handle_file(str(app.EXAMPLES / "mnist_3.png")), None, 0, 1.0)
-    assert "your image" in status and Path(png).exists() and Image.open(pair).width > Image.open(pair).height
+    assert "your image" in status and Path(png).exists() and Image.open(pair[0]).size == Image.open(pair[1]).size
+    # the latent of the image shown, downloaded (.npy and .json), then uploaded back: the same image
+    image, png, status = call("/sample", "mnist-dcgan", 3, 0.8, 7, 0.5, *NO_EDITS[1:])
+    files, _ = call("/latent_download", "mnist-dcgan", 3, 0.8, 7, 0.5, *NO_EDITS[1:])
+    *_, back, status = call("/latent_upload", [handle_file(f) for f in files], "mnist-dcgan", 3, 0)
+    diff = np.abs(np.asarray(Image.open(back), np.int16) - np.asarray(Image.open(png), np.int16))
+    assert "your latent" in status and diff.mean() <= 0.5 and diff.max() <= 4  # bounded: the server may change path
     # Interpolate
     status, digit_a, digit_b = call("/select_interpolate_model", "dcgan-faces")
     strip, gif, gif_file, status = call("/interpolate", "dcgan-faces", 1, 2, 0, 1, 4, "slerp")
@@ -824,7 +830,7 @@ def test_every_api_name_works_through_gradio_client(server, tmp_path):
     assert out is None and "too large" in status
     # at full resolution, in a real request: the progress bar over the tiles (289 tiles of 32 px here)
     out, status = call("/translate", "pix2pix-sketch2digit", handle_file(str(app.EXAMPLES / "sketch_2.png")), "full")
-    assert "⚠️" not in status and Image.open(out).size == (280, 280)
+    assert "⚠️" not in status and Image.open(out[0]).size == Image.open(out[1]).size == (280, 280)  # input, output
     frames = [Image.new("L", (40, 30), 255 - 60 * i) for i in range(3)]  # different frames: GIF merges equal ones
     frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     video, status = call("/translate_video", "pix2pix-sketch2digit", handle_file(str(tmp_path / "clip.gif")),
@@ -1078,7 +1084,7 @@ def test_full_resolution_in_the_app_says_at_which_size_it_ran_when_not_the_one_a
     upload = _upload(path)
     how = gan.translation.plan("pix2pix-sketch2digit", 2000, 1500, "full")
     out, status = app.translate_tab("pix2pix-sketch2digit", upload, None, "full")
-    assert out.size == how.size and how.passes <= gan.translation.MAX_TILES and how.note in status
+    assert out[0].size == out[1].size == how.size and how.passes <= gan.translation.MAX_TILES and how.note in status
     assert "11532 tiles" in status and "⚠️" not in status
     out, status = app.translate_tab("cyclegan-digits2mnist", upload, None, "full")
     assert out is not None and "the largest it can do" in status and "⚠️" not in status, status

@@ -210,7 +210,7 @@ def test_uploading_or_drawing_an_image_to_translate(page, tmp_path):
 
     has_weights = gan.model_info("pix2pix-sketch2digit")["offline"]
     status = page.locator("#translate-status")
-    output = "#translate-out img"
+    output = "#translate-out img >> nth=1"
     _open_tab(page, "Translate")
     expect(status).not_to_contain_text("Sources tried")
     # a file that is not an image, with a name longer than the page is wide: the message wraps
@@ -305,7 +305,7 @@ def test_a_digit_drawn_on_the_sample_tab_is_projected(page):
     page.locator("#project-btn").click()
     status = page.locator("#sample-status")
     expect(status).to_contain_text("your image", timeout=TIMEOUT_MS)
-    page.locator("#project-pair img").wait_for()  # the drawing | its reconstruction
+    page.locator("#project-pair img >> nth=1").wait_for()  # the drawing ↔ its reconstruction (the slider)
     assert page.locator("#sample-digit input").input_value() == "1"
     expect(status).not_to_contain_text("uploaded image was used")
     # an upload beside the drawing: the upload is used, and the status says so
@@ -539,7 +539,7 @@ def test_full_resolution_of_a_large_image_is_capped_and_the_page_stays_responsiv
     expect(page.get_by_role("tab", name="Sample", exact=True)).to_have_attribute("aria-selected", "true")
     _open_tab(page, "Translate")
     expect(page.locator("#translate-status")).to_contain_text(how.note, timeout=TIMEOUT_MS)
-    output = page.locator("#translate-out img")
+    output = page.locator("#translate-out img >> nth=1")
     output.wait_for()
     seconds = page.evaluate("() => (performance.now() - window.forgerStart) / 1000")
     shown = page.evaluate("() => [...window.forgerTiles]")
@@ -576,9 +576,9 @@ def test_a_cleared_input_clears_its_stale_output(page):
 
     _translate_model(page, "pix2pix-sketch2digit")
     page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
-    page.locator("#translate-out img").wait_for()
+    page.locator("#translate-out img >> nth=1").wait_for()
     page.locator("#translate-in").get_by_role("button", name="Remove Image").click()
-    expect(page.locator("#translate-out img")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(page.locator("#translate-out img >> nth=1")).to_have_count(0, timeout=TIMEOUT_MS)
     _open_tab(page, "Expert")
     _select(page, "expert-model", "mnist-dcgan")
     verdict = page.locator("#expert-verdict")
@@ -669,11 +669,11 @@ def test_on_a_phone_every_tab_is_in_sight_and_each_image_stays_near_the_controls
 
     _open_tab(page, "Translate")
     page.locator("#translate-in input[type=file]").set_input_files(str(ROOT / "docs" / "examples" / "sketch_2.png"))
-    page.locator("#translate-out img").wait_for()
+    page.locator("#translate-out img >> nth=1").wait_for()
     _image_in_sight_of(page, "#translate-out", ["#translate-in", "#translate-btn", "#translate-sketch"])
-    before = _src(page, "#translate-out img")
+    before = _src(page, "#translate-out img >> nth=1")
     _draw_stroke(page, "translate-sketch")  # the drawing is translated where it can be seen
-    _wait_src_change(page, "#translate-out img", before)
+    _wait_src_change(page, "#translate-out img >> nth=1", before)
     _on_screen(page, "#translate-out")
 
 
@@ -747,7 +747,7 @@ def take_screenshots(out: Path = ROOT / "docs" / "screenshots") -> list[Path]:
             page.locator("#translate-in input[type=file]").set_input_files(
                 str(ROOT / "docs" / "examples" / "sketch_2.png"))
             if gan.model_info("pix2pix-sketch2digit")["offline"]:
-                page.locator("#translate-out img").wait_for()
+                page.locator("#translate-out img >> nth=1").wait_for()
             else:
                 page.locator("#translate-status", has_text="Weights not available").wait_for()
             page.wait_for_timeout(500)

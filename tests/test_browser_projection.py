@@ -55,7 +55,7 @@ def test_upload_a_digit_project_it_and_a_slider_edits_it_keeping_the_digit(page,
     page.locator("#project-btn").click()
     projected = _wait_src_change(page, "#sample-image img", before, timeout_s=TIMEOUT_MS / 1000)
     expect(page.locator("#sample-status")).to_contain_text("your image", timeout=TIMEOUT_MS)
-    page.locator("#project-pair img").wait_for()  # input | reconstruction, side by side
+    page.locator("#project-pair img >> nth=1").wait_for()  # input ↔ reconstruction, in an image slider
     assert page.locator("#sample-digit input").input_value() == str(expected.label)  # the class found is shown
     digit, projected_bytes = _shown_digit(page, "#sample-image img")
     assert digit == label

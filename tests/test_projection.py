@@ -157,7 +157,7 @@ def test_the_app_projects_a_drawing_and_its_sliders_then_edit_the_projected_late
     start, pair, digit_update, *sliders, image, png, status = out
     assert isinstance(start, sampling.Start), status
     assert digit_update["value"] == start.label and "your image" in status and "dB" in status
-    assert pair.size[0] > pair.size[1]  # input | reconstruction, side by side
+    assert pair[0].size == pair[1].size  # input and reconstruction, for the image slider
     no_edits = [0.0] * sampling.MAX_SLIDERS
     own, _, own_status = app.sample_image("mnist-dcgan", 0, 1.0, start.label, *no_edits, None, start)
     seeded, _, _ = app.sample_image("mnist-dcgan", 0, 1.0, start.label, *no_edits, None, None)
