@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -56,6 +57,28 @@ def serving_device() -> torch.device:
     if asked == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(asked)
+
+
+def _cpu_ticks() -> tuple[int, int, int] | None:
+    """(idle ticks, all ticks, CPUs) of this machine since boot, from Linux's /proc/stat; None elsewhere."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+        fields = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, IndexError, ValueError):
+        return None
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return fields[3] + fields[4], sum(fields), cpus
+
+
+def idle_cores(seconds: float = 0.3) -> float | None:
+    """How many of this machine's cores other processes left idle over the next ``seconds`` (measured from
+    /proc/stat, Linux); None where it cannot be read. E.g. about 1.0 on 2 cores while a busy loop runs."""
+    before = _cpu_ticks()
+    time.sleep(seconds)
+    after = _cpu_ticks()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return after[2] * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def device_label(device: torch.device | str) -> str:

@@ -466,6 +466,29 @@ def _cli(*args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
+def test_cli_trains_on_the_cores_other_processes_leave_idle():
+    """``python -m gan train`` without --threads uses as many threads as cores are idle (at least one): with
+    every core kept busy by another process, one thread, which does not wait on a thread that shares a core.
+    --threads is taken as given."""
+    from gan import hardware
+    from gan.train.cli import cpu_threads
+
+    cores = os.cpu_count() or 1
+    before = torch.get_num_threads()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(0.5)  # the busy loops running
+        assert hardware.idle_cores(0.5) < 0.5
+        torch.set_num_threads(max(2, cores))
+        assert cpu_threads(None, "cpu") == 1 == torch.get_num_threads()
+        assert cpu_threads(3, "cpu") == 3 == torch.get_num_threads()
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+        torch.set_num_threads(before)
+
+
 def test_cli_trains_end_to_end_and_the_weights_sample(tmp_path):
     proc = _cli("train", "mnist-dcgan", "--data", "mnist-offline", "--steps", "3", "--batch-size", "8",
                 "--sample-every", "2", "--workers", "1", "--out", str(tmp_path))
