@@ -15,7 +15,8 @@ import warnings
 from pathlib import Path
 
 SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "fullres", "training", "coldstart", "load", "gpu")
-SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "foldercache",
+SECTIONS = ("throughput", "ablation", "threads", "slider", "translate", "projection", "training", "busyminute",
+            "foldercache",
             "handwriting", "coldstart", "firstimage", "choicecost", "load", "gpu")
 
 
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             new = projection.run(args.quick)
         elif section == "training":
             from benchmarks import training
-            new = training.run(args.quick, peak=peak)
+            new = training.run(args.quick)
+        elif section == "busyminute":
+            from benchmarks import busy_minute
+            new = busy_minute.run(args.quick)
         elif section == "foldercache":
             from benchmarks import folder_cache
             new = folder_cache.run(args.quick)

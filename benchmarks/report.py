@@ -14,7 +14,9 @@ TITLES = {
     "fullres": "3b. Full resolution: a 3000x2000 photo through `gan.translate(resolution=\"full\")`, time and peak RSS, vs a plain reference",
     "projection": "3b. Projection (`gan.project`): faithfulness on real held-out digits and own faces, seconds per "
                   "projection vs the textbook loop (one start per class, one class after the other)",
-    "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style)",
+    "training": "4. Training step time: `gan.train` vs a plain fp32 loop (pytorch/examples style), the same recipe, "
+                "and what each extra of the trainer costs",
+    "busyminute": "4d. The default training minute (mnist-dcgan) with another process keeping one core at 100%",
     "foldercache": "4b. Folder training data: an epoch decoded per file (DataLoader workers) vs from the "
                    "decoded-folder cache (`gan.folder_cache`), same batches",
     "handwriting": "4c. Your handwriting: `gan.train.finetune` on a synthetic hand of 20 digits, time and what it "
