@@ -40,14 +40,14 @@ from benchmarks.common import Row, count_flops, log
 from gan.models import family_module
 from gan.registry import ModelSpec, get_spec
 
-# (model, batch size: the recipe's, data)
+# (model, batch size: the recipe's, data, timed steps of each run: more where a step is short and noisier)
 CASES = [
-    ("cifar10-gan", 20, "folder"),
-    ("dcgan-faces", 64, "folder"),
-    ("mnist-gan", 64, "mnist-offline"),
-    ("mnist-dcgan", 32, "mnist-offline"),
-    ("pix2pix-sketch2digit", 16, "sketch2digit"),
-    ("cyclegan-digits2mnist", 4, "digits2mnist"),
+    ("cifar10-gan", 20, "folder", 6),
+    ("dcgan-faces", 64, "folder", 8),
+    ("mnist-gan", 64, "mnist-offline", 30),
+    ("mnist-dcgan", 32, "mnist-offline", 20),
+    ("pix2pix-sketch2digit", 16, "sketch2digit", 20),
+    ("cyclegan-digits2mnist", 4, "digits2mnist", 20),
 ]
 TARGETS = {"cifar10-gan": 3.0, "dcgan-faces": 3.0}  # issue 11: speedup as shipped (needs AMX or a GPU for bf16)
 # The trainer with every extra off: the recipe of the reference loop.
@@ -350,22 +350,24 @@ def run(quick: bool = False, threads: int = 1) -> list[Row]:
         log.warning("gan.train is not available (%s); skipping the training benchmark", e)
         return []
     cases = CASES[2:4] if quick else CASES
-    steps, warmup = (3, 2) if quick else (8, 2)
+    warmup = 2
     folders: dict[int, Path] = {}
     rows = []
     before = torch.get_num_threads()
     torch.set_num_threads(threads)  # both sides alike; one thread is what a shared machine gives
     try:
         with tempfile.TemporaryDirectory(prefix="forger-bench-train-") as tmp:
-            for model, batch, data in cases:
+            for model, batch, data, steps in cases:
                 spec = get_spec(model)
                 if data == "folder":
                     if spec.image_size not in folders:
                         root = Path(tmp) / f"img{spec.image_size}"
                         folders[spec.image_size] = image_folder(spec.image_size, root=root)
                     data = str(folders[spec.image_size])
-                cells = measure(model, batch, data, Path(tmp), steps, warmup)
+                timed = 3 if quick else steps
+                cells = measure(model, batch, data, Path(tmp), timed, warmup)
                 cells["torch threads"] = threads
+                cells["steps timed per run"] = timed
                 flops = count_flops(reference_step(model, real_batch(model, batch, data)))  # forward and backward
                 cells["GFLOP/step"] = flops / 1e9
                 cells["reference GFLOP per CPU s"] = flops / 1e9 / (cells["reference ms/step"] / 1e3)
