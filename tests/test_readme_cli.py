@@ -1,7 +1,7 @@
 """Every `python -m gan` line in the README's code blocks runs offline as written, from the repository root
 (with what the lines before it in its block wrote: `project` then `sample --latent`). A line whose comment says
 it "needs" something this machine cannot have (a download, your data, a checkpoint you have, a GPU) is skipped,
-with that reason. Training and evaluation lines run for minutes: they must start (no error within
+with that reason. Training, fine-tuning and evaluation lines run for minutes: they must start (no error within
 START_S seconds) or finish cleanly. Each block runs in its own empty folder, the repository's docs/ linked in.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS = re.compile(r"#.*?\bneeds (.*)$")  # the comment of a line that cannot run here, and what it needs
 CLI = re.compile(r"^(?:\.venv/bin/)?python -m gan\b")
-LONG = {"train", "evaluate"}  # runs of minutes: checked to start
+LONG = {"train", "finetune", "evaluate"}  # runs of minutes: checked to start
 START_S = 10.0  # an argument or data error shows within seconds (torch imports in ~3 s)
 TIMEOUT_S = 180.0
 
