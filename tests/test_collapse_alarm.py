@@ -99,3 +99,26 @@ def test_models_without_the_digit_classifier_are_measured_in_pixels():
 
     found = monitor.measure(Noise(), step=1)
     assert found.histogram is None and found.classes is None and 0.9 < found.spread < 1.1
+
+
+def test_models_without_the_classifier_are_measured_on_their_sample_grid_with_no_extra_forward_pass(tmp_path):
+    """A face model's alarm reads the grid it already drew (its generator may be costly): one generator call per
+    step and one per grid, none for the alarm."""
+    import numpy as np
+    from PIL import Image
+
+    from gan.train.loop import _loop, prepare
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "faces").mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "faces" / f"{i}.png")
+    run = prepare(TrainConfig("dcgan-faces", data=str(tmp_path / "faces"), steps=3, batch_size=4, out=tmp_path / "run",
+                              precision="fp32", sample_every=1, sample_seconds=None, workers=0))
+    calls = []
+    run.trainer.G.register_forward_hook(lambda *_: calls.append(1))
+    events = list(_loop(run, None))
+    measured = [e.diversity for e in events if e.diversity is not None]
+    grids = [e for e in events if e.grid is not None]
+    assert len(measured) == len(grids) == 3 and all(d.space == "pixels" and d.histogram is None for d in measured)
+    assert len(calls) == 3 + len(grids)  # the steps' fakes and the grids; the alarm drew nothing itself

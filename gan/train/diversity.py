@@ -1,8 +1,10 @@
 """The collapse alarm: how varied a noise model's samples are while it trains, against real images.
 
 A collapsing GAN draws the same few images whatever the latent, while its losses can look fine. Every time
-the loop makes a sample grid (after the first step, then every few seconds), ``DiversityMonitor`` draws a
-fixed set of latents and measures:
+the loop makes a sample grid (after the first step, then every few seconds), ``DiversityMonitor`` measures
+samples: for the digit models, ``SAMPLES`` fixed latents through the live generator (cheap: it is small); for
+the others, the sample grid's own images (no extra forward pass: cifar10-gan's generator costs 7.75 GFLOP an
+image). It measures:
 
 - **spread**: the mean pairwise distance between the samples, divided by the same for real training images
   (1: as varied as the data; near 0: one image). For class-conditional models the pairs are taken within
@@ -105,6 +107,8 @@ class DiversityMonitor:
         with torch.random.fork_rng(devices=[]):  # building the classifier draws its initial weights: the run's
             self.classifier = _classifier(self.spec)  # own random stream (dropout, resumes) must not move
         self.space = "classifier features" if self.classifier is not None else "pixels"
+        if self.classifier is None:  # measured on the sample grid's images (measure_images), over all of them
+            self.labels = None
         self.z = latent.seeded_latents(self.seed, len(self.real), self.spec.latent_dim)
         self.reference = _mean_pairwise(self._features(self.real)[0], self.labels)
 
@@ -128,8 +132,14 @@ class DiversityMonitor:
         labels = None if self.labels is None else self.labels.to(device)
         with evaluating(generator):
             fake = generator(self.z.to(device), labels).float()
+        return self.measure_images(fake, step, self.labels)
+
+    @torch.no_grad()
+    def measure_images(self, fake: torch.Tensor, step: int, labels: torch.Tensor | None = None) -> Diversity:
+        """Compare samples already drawn (N, C, H, W) in [-1, 1] (asked for ``labels``, or all together) with the
+        real images, and sound the alarm if the figure fell."""
         feats, probs = self._features(fake)
-        spread = _mean_pairwise(feats, self.labels) / max(self.reference, 1e-8)
+        spread = _mean_pairwise(feats, None if labels is None else labels.cpu()) / max(self.reference, 1e-8)
         histogram = classes = None
         if probs is not None:
             counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])

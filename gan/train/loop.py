@@ -204,6 +204,7 @@ class _Run:
     ema: dict[str, EMA] = field(default_factory=dict)
     start: Start | None = None  # fine-tuning: where the run started
     monitor: DiversityMonitor | None = None  # noise models: the collapse alarm
+    shown: torch.Tensor | None = None  # the last sample grid's images (N, C, H, W)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -226,11 +227,14 @@ class _Run:
             f.write(json.dumps({"step": step, **losses}) + "\n")
 
     def diversity(self, step: int) -> Diversity | None:
-        """The collapse alarm's measurement of the live generator's samples now (not of its EMA, which lags;
-        noise models, on the main process), logged to diversity.jsonl."""
+        """The collapse alarm's measurement now (noise models, on the main process; for the digit models of the
+        live generator, not of its EMA, which lags), logged to diversity.jsonl."""
         if self.monitor is None or not self.hw.is_main:
             return None
-        found = self.monitor.measure(unwrap(getattr(self.trainer, self.trainer.generators[0])), step)
+        if self.monitor.classifier is None and self.shown is not None:  # measured in pixels: the grid's images
+            found = self.monitor.measure_images(self.shown, step)
+        else:  # the digit models: the live generator on the monitor's own latents, in the classifier's features
+            found = self.monitor.measure(unwrap(getattr(self.trainer, self.trainer.generators[0])), step)
         with (self.config.out / DIVERSITY_NAME).open("a") as f:
             f.write(json.dumps(found.as_dict()) + "\n")
         if found.alarm:
@@ -254,6 +258,7 @@ class _Run:
         gens = self.generators() if gens is None else gens
         with torch.no_grad(), evaluating(*gens.values()), self.hw.autocast():
             images, nrow = self.trainer.samples(gens, self.fixed)
+        self.shown = images.detach().float().cpu()
         return image_grid(images, nrow)
 
     def save_grid(self, grid: Image.Image, step: int) -> None:
