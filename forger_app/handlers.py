@@ -635,7 +635,8 @@ def _stream(session: Session, events: Iterator[Any], model: str, run_dir: Path, 
             where = {"noise": "Sample and Interpolate", "translate": "Translate"}[gan.registry.get_spec(model).task]
             status = (f"✅ {event.message.split(';')[0]}. The new weights are selectable in **{where}** as "
                       f"“{own.label}” (this session only); download them below or push them to the Hub." + room)
-            yield live(event, now, status=status, weights_zip=str(archive), dropdowns=_trained_updates(session, own.key))
+            yield live(event, now, status=status, weights_zip=str(archive),
+                       dropdowns=_trained_updates(session, own.key))
     except GeneratorExit:  # the page went away: finish cleanly (checkpoint + export), then end
         session.stop.set()
         for _ in events:

@@ -33,7 +33,8 @@ def panel(images: torch.Tensor, title: str, columns: int = COLUMNS) -> Image.Ima
     ImageDraw.Draw(out).text((2, 4), title, fill=0)
     for i, x in enumerate(images):
         tile = Image.fromarray(((x[0].clamp(-1, 1) + 1) * 127.5).round().byte().numpy(), "L")
-        out.paste(tile.resize((CELL, CELL), Image.Resampling.NEAREST), ((i % columns) * CELL, TITLE + (i // columns) * CELL))
+        where = ((i % columns) * CELL, TITLE + (i // columns) * CELL)
+        out.paste(tile.resize((CELL, CELL), Image.Resampling.NEAREST), where)
     return out
 
 

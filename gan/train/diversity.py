@@ -17,8 +17,8 @@ image). It measures:
 The alarm (``Diversity.alarm``, a plain sentence) goes off when a figure *falls*: the spread to ``FALL`` of
 the highest it reached in the run and below ``LOW`` of the real images', or the effective number of classes
 to ``FALL`` of its highest, once that reached ``REACHED`` of all classes, and below ``LOW`` of them. A fall,
-not a low value: an untrained generator's first samples are not varied either. The thresholds and the runs that chose them are in
-``docs/notes/collapse-alarm.md``.
+not a low value: an untrained generator's first samples are not varied either. The thresholds and the runs
+that chose them are in ``docs/notes/collapse-alarm.md``.
 """
 from __future__ import annotations
 
