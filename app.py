@@ -110,6 +110,7 @@ CSS = """
 @media (max-width: 640px) {
   .result-col { order: -1; background: var(--body-background-fill); box-shadow: 0 6px 6px -6px rgba(0, 0, 0, .3); }
   #sample-image, #translate-out, #interp-gif { height: 200px !important; }
+  #translate-out img { max-height: 180px !important; }  /* the image slider's two images, within its box */
   #sample-png { display: none; }  /* the image's own download button does the same */
   .sketch-box .top-panel { top: 2.4em !important; }  /* a sketchpad's toolbar below its label, not over it */
 }
@@ -174,7 +175,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
                           elem_classes="sketch-box") as own_sketch_box:
                 own_sketch = _sketchpad("…or draw a digit", "project-sketch")
             pair = gr.ImageSlider(label="Your image ↔ its reconstruction (drag to compare)", type="pil", format="png",
-                                  interactive=False, height=240, elem_id="project-pair")
+                                  interactive=False, height=240, max_height=220, elem_id="project-pair")
     with gr.Accordion("Keep this latent: download it as a .npy, or upload one", open=False):
         with gr.Row(equal_height=True):
             latent_btn = gr.Button("⬇ Latent of this image", elem_id="latent-download", scale=1)
@@ -297,8 +298,9 @@ def _translate_tab(session: gr.State) -> gr.Dropdown:
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples (click, then Translate)")
         with gr.Column(min_width=300, elem_classes="result-col"):
+            # max_height: the slider fits its images to the width of its box, and a wide box is not tall enough
             out = gr.ImageSlider(label="Input ↔ output (drag to compare)", type="pil", format="png",
-                                 interactive=False, height=320, buttons=["download", "fullscreen"],
+                                 interactive=False, height=320, max_height=300, buttons=["download", "fullscreen"],
                                  elem_id="translate-out")
             ask = gr.Button("🕵️ Ask the expert about this translation", elem_id="translate-ask")
     with gr.Row():

@@ -59,6 +59,9 @@ def pca_directions(generator: nn.Module, k: int = 8, n: int = 2000, seed: int = 
     components are carried back to latent space by least squares, as GANSpace does for
     models without a style space (BigGAN). Moving z along a direction changes the image
     along one of its main modes of variation.
+
+    The directions depend on the generator and ``seed`` only, never on the global RNG: a slider's value means
+    the same in every process (a share link's sliders after a restart, a saved latent's edits).
     """
     z = seeded_latents(seed, n, generator.latent_dim)
     labels = (torch.arange(n) % generator.num_classes) if getattr(generator, "conditional", False) else None
@@ -67,11 +70,27 @@ def pca_directions(generator: nn.Module, k: int = 8, n: int = 2000, seed: int = 
         feats = generator.features(z.to(device), None if labels is None else labels.to(device))
     feats = feats.float().flatten(1).cpu()  # (n, F)
     feats = feats - feats.mean(0)
-    _, _, v = torch.pca_lowrank(feats, q=k, center=False, niter=4)  # v: (F, k)
+    v = top_components(feats, k, seed)  # (F, k)
     coords = feats @ v  # (n, k): each sample's coordinates along the components
     # Least squares: z ≈ coords @ U, so row i of U is the latent direction of component i.
     u = torch.linalg.lstsq(coords, z - z.mean(0)).solution  # (k, latent_dim)
-    return u / u.norm(dim=1, keepdim=True)
+    u = u / u.norm(dim=1, keepdim=True)
+    # a direction's sign is arbitrary: the one whose largest entry is positive, whatever the SVD returned
+    return u * torch.sign(u.gather(1, u.abs().argmax(1, keepdim=True)))
+
+
+def top_components(x: torch.Tensor, k: int, seed: int = 0, niter: int = 4, oversample: int = 10) -> torch.Tensor:
+    """The top-k right singular vectors of ``x`` (n, F) as columns, (F, k): a randomized range finder with power
+    iterations (Halko et al. 2011, as ``torch.pca_lowrank``), whose random matrix comes from a generator of its
+    own seeded with ``seed`` (``torch.pca_lowrank`` draws from the global RNG: other directions in every process)."""
+    q = min(k + oversample, *x.shape)
+    omega = torch.randn(x.shape[1], q, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)  # (F, q)
+    basis = torch.linalg.qr(x @ omega).Q  # (n, q)
+    for _ in range(niter):
+        basis = torch.linalg.qr(x.T @ basis).Q  # (F, q)
+        basis = torch.linalg.qr(x @ basis).Q  # (n, q)
+    _, _, vh = torch.linalg.svd(basis.T @ x, full_matrices=False)  # (q, F)
+    return vh[:k].T
 
 
 def class_labels(spec: ModelSpec, label: int | Sequence[int] | None, n: int) -> torch.Tensor | None:

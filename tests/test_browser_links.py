@@ -185,13 +185,18 @@ def _two_images(pg, selector: str, viewport: dict) -> None:
             time.monotonic() < deadline:
         pg.wait_for_timeout(200)
     assert images.count() == 2
+    loaded = "e => e.complete && e.naturalWidth > 0 && e.getBoundingClientRect().height > 0"
+    while not all(images.nth(i).evaluate(loaded) for i in range(2)) and time.monotonic() < deadline:
+        pg.wait_for_timeout(200)
     before, after = (_fetched(pg, images.nth(i).get_attribute("src")) for i in range(2))
     assert before.shape[:2] == after.shape[:2] and (before != after).any()
     box = pg.locator(selector).bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1, (selector, box)
-    for i in range(2):
+    for i in range(2):  # each image whole inside the slider's box (not cut at its top or bottom), and large
         shown = images.nth(i).bounding_box()
-        assert shown["width"] > 0.5 * min(box["width"], 300) and shown["x"] + shown["width"] <= viewport["width"] + 1
+        assert shown["y"] >= box["y"] - 1 and shown["y"] + shown["height"] <= box["y"] + box["height"] + 1, (box, shown)
+        assert shown["x"] >= box["x"] - 1 and shown["x"] + shown["width"] <= box["x"] + box["width"] + 1, (box, shown)
+        assert shown["height"] > 0.6 * box["height"], (box, shown)
 
 
 # ---------------------------------------------------------------------------- screenshot
