@@ -219,7 +219,7 @@ def _sample_tab(session: gr.State) -> dict[str, Any]:
     grid_btn.click(sample_grid, [model, seed, truncation, digit, n, *sliders, session], [grid, grid_png, status],
                    api_name="variations", **INFER_KW)
     return dict(model=model, image=image, png=png, status=status, ask=ask, seed=seed, truncation=truncation,
-                digit=digit, sliders=sliders)
+                digit=digit, sliders=sliders, sketch_box=own_sketch_box)
 
 
 def _link_row(elem_id: str, what: str) -> tuple[gr.Button, gr.Textbox]:
@@ -573,7 +573,8 @@ with gr.Blocks(title="Forger: classic GANs", delete_cache=(1800, 3600)) as demo:
     loaded.then(links.open_sample_link, [sample["model"], sample["seed"], sample["truncation"], sample["digit"],
                                          *sample["sliders"], session_state],
                 [sample["model"], sample["seed"], sample["truncation"], sample["digit"], *sample["sliders"],
-                 sample["image"], sample["png"], sample["status"]], api_visibility="private", **INFER_KW)
+                 sample["image"], sample["png"], sample["status"], sample["sketch_box"]], api_visibility="private",
+                **INFER_KW)
     loaded.then(links.open_interpolate_link, [interp_model, *(interp[k] for k in links.INTERPOLATE_KEYS[1:]),
                                               session_state],
                 [tabs, interp_model, *(interp[k] for k in links.INTERPOLATE_KEYS[1:]), interp["strip"], interp["gif"],

@@ -201,11 +201,12 @@ def _digits(name: str, *values: Any) -> list[dict]:
 def open_sample_link(request: gr.Request, model_key: str, seed: Any, truncation: Any, digit: Any,
                      *sliders_and_state: Any) -> tuple:
     """On page load, after the page's own first sample: a Sample link's settings and their image, or nothing
-    changed. (model, seed, truncation, digit, *sliders, image, PNG path, status)."""
+    changed. (model, seed, truncation, digit, *sliders, image, PNG path, status, the sketchpad of "Start from my
+    image": shown for a digit model only)."""
     state = sliders_and_state[MAX_SLIDERS] if len(sliders_and_state) > MAX_SLIDERS else None
     link = parse(_params(request), default_model=model_key)
     if link is None or link.tab != "sample":
-        return (gr.skip(),) * (4 + MAX_SLIDERS + 3)
+        return (gr.skip(),) * (4 + MAX_SLIDERS + 4)
     seed = link.seed if link.seed is not None else seed
     truncation = link.truncation if link.truncation is not None else truncation
     digit = link.digit if link.digit is not None else (digit if link.model == model_key else 0)
@@ -215,7 +216,8 @@ def open_sample_link(request: gr.Request, model_key: str, seed: Any, truncation:
     for update, value in zip(sliders, edits):
         update["value"] = value
     return (gr.update(value=link.model), seed, truncation, *_digits(link.model, digit), *sliders, image, png,
-            "\n\n".join(t for t in (status, link.note()) if t))
+            "\n\n".join(t for t in (status, link.note()) if t),
+            gr.update(visible=pickers.draws_digits(link.model) or "hidden"))  # hidden, never removed
 
 
 def open_interpolate_link(request: gr.Request, model_key: str, seed_a: Any, seed_b: Any, digit_a: Any,

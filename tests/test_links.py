@@ -74,7 +74,7 @@ def test_a_page_without_a_link_changes_nothing():
     for params in ({}, {"__theme": "dark"}, {"view": "api"}):
         assert links.parse(params) is None
         out = links.open_sample_link(_request(**params), DIGITS, 0, 1.0, 0, *_edits(), None)
-        assert len(out) == 4 + MAX_SLIDERS + 3 and all(o == gr.skip() for o in out)
+        assert len(out) == 4 + MAX_SLIDERS + 4 and all(o == gr.skip() for o in out)
         out = links.open_interpolate_link(_request(**params), DIGITS, 1, 2, 0, 1, 10, "slerp", None)
         assert len(out) == 12 and all(o == gr.skip() for o in out)
     assert links.open_sample_link(None, DIGITS, 0, 1.0, 0, *_edits(), None)[0] == gr.skip()  # an API call
@@ -134,7 +134,8 @@ def test_a_sample_link_restores_its_settings_and_the_image_gan_sample_gives():
     params = dict(tab="sample", model=DIGITS, seed="3", digit="7", truncation="0.8", sliders="0,0.5,-1.25")
     out = links.open_sample_link(_request(**params), FACES, 0, 1.0, 0, *_edits(2.0), None)  # the page: faces
     model, seed, truncation, digit, *rest = out
-    sliders, (image, png, status) = rest[:MAX_SLIDERS], rest[MAX_SLIDERS:]
+    sliders, (image, png, status, sketch) = rest[:MAX_SLIDERS], rest[MAX_SLIDERS:]
+    assert sketch["visible"] is True  # a digit model: "…or draw a digit"
     assert model["value"] == DIGITS and seed == 3 and truncation == 0.8
     assert digit["value"] == 7 and digit["visible"] and len(digit["choices"]) == 10
     assert [s["value"] for s in sliders] == _edits(0, 0.5, -1.25)
@@ -149,8 +150,9 @@ def test_a_sample_link_restores_its_settings_and_the_image_gan_sample_gives():
                                  None)
     assert out[0]["value"] == FACES and out[1] == 5 and out[2] == 0.7 and not out[3]["visible"]
     expected = gan.sample(FACES, seed=5, truncation=0.7)[0]
-    assert (_pixels(out[-3], 64) == _pixels(expected)).all()
-    assert "`truncation` must be a number from 0 to 2; ignored." in out[-1]
+    assert (_pixels(out[-4], 64) == _pixels(expected)).all()
+    assert "`truncation` must be a number from 0 to 2; ignored." in out[-2]
+    assert out[-1]["visible"] == "hidden"  # a face model is not invited to draw a digit
 
 
 def test_an_interpolate_link_opens_its_tab_with_the_animation_gan_interpolate_gives():
