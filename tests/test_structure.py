@@ -163,7 +163,7 @@ def test_the_package_face_re_exports_no_private_name():
 
 APP_MODULES = {  # forger_app's modules, one concern each (README's Architecture table says what each holds)
     "boundary", "handlers", "sessions", "uploads", "zips", "messages", "pickers", "loading", "zerogpu",
-    "sampling", "training", "judging", "display", "downloads",
+    "sampling", "training", "judging", "display", "downloads", "links", "latents",
 }
 HANDLERS_LINES = 1000  # one handler per event, each short
 MODULE_LINES = 400  # any other module of forger_app
