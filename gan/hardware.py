@@ -59,26 +59,34 @@ def serving_device() -> torch.device:
     return torch.device(asked)
 
 
-def _cpu_ticks() -> tuple[int, int, int] | None:
-    """(idle ticks, all ticks, CPUs) of this machine since boot, from Linux's /proc/stat; None elsewhere."""
+def _cpu_ticks() -> dict[int, tuple[int, int]] | None:
+    """{CPU: (idle ticks, all ticks)} since boot for the CPUs this process may run on, from Linux's /proc/stat;
+    None elsewhere."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    ticks = {}
     try:
-        lines = Path("/proc/stat").read_text().splitlines()
-        fields = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
-    except (OSError, IndexError, ValueError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and (allowed is None or int(name[3:]) in allowed):
+                values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+                ticks[int(name[3:])] = (values[3] + values[4], sum(values))
+    except (OSError, ValueError):
         return None
-    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return fields[3] + fields[4], sum(fields), cpus
+    return ticks or None
 
 
 def idle_cores(seconds: float = 0.3) -> float | None:
-    """How many of this machine's cores other processes left idle over the next ``seconds`` (measured from
-    /proc/stat, Linux); None where it cannot be read. E.g. about 1.0 on 2 cores while a busy loop runs."""
+    """How many of the cores this process may run on other processes left idle over the next ``seconds``
+    (measured from /proc/stat, Linux); None where it cannot be read. E.g. about 1.0 on 2 cores while a busy
+    loop runs."""
     before = _cpu_ticks()
     time.sleep(seconds)
     after = _cpu_ticks()
-    if before is None or after is None or after[1] <= before[1]:
+    if before is None or after is None:
         return None
-    return after[2] * (after[0] - before[0]) / (after[1] - before[1])
+    shares = [(after[c][0] - before[c][0]) / (after[c][1] - before[c][1])
+              for c in after if c in before and after[c][1] > before[c][1]]
+    return sum(shares) if shares else None
 
 
 def device_label(device: torch.device | str) -> str:
