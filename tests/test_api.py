@@ -93,15 +93,15 @@ def test_slider_directions_are_the_principal_components_of_the_generators_featur
 def test_slider_directions_are_the_same_in_every_process_whatever_the_global_rng():
     """GANSpace's PCA drew its random matrix from the global RNG, so each process had directions of its own: a
     share link's slider values, or a saved latent's edits, meant another image after a restart. The directions
-    now depend on the generator alone: the same under any global seed, and in a fresh process pinned to one
-    thread as this one is (the exact promise of docs/testing.md)."""
+    now depend on the generator alone: the same under any global seed, and in a fresh process pinned to this
+    one's thread count (1, or 3 in CI's matrix: the exact promise of docs/testing.md holds at one thread count)."""
     g = gan.load_generator("mnist-dcgan")
     torch.manual_seed(1)
     first = gan.latent.pca_directions(g, k=10)
     torch.manual_seed(2)
     torch.randn(7)
     assert torch.equal(first, gan.latent.pca_directions(g, k=10))
-    code = ("import torch; torch.set_num_threads(1); torch.manual_seed(123); import gan; "
+    code = (f"import torch; torch.set_num_threads({torch.get_num_threads()}); torch.manual_seed(123); import gan; "
             "print(gan.slider_directions('mnist-dcgan').tolist())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     other = torch.tensor(json.loads(out.stdout.strip().splitlines()[-1]))  # a list of lists of floats, as printed
