@@ -74,6 +74,32 @@ def test_bf16_is_kept_only_when_a_step_measures_faster_and_the_choice_is_cached(
     assert set(json.loads((tmp_path / "training.json").read_text())) == {"amx", "no-amx", "tie"}
 
 
+def test_a_precision_far_slower_in_its_warm_up_is_not_timed_again():
+    """On a CPU that only emulates bf16, a large model's bf16 step took 29 s against fp32's 0.5 s, and the probe
+    called it four times before training began. A step whose warm-up is over CUT times the fastest one's is now
+    called once and loses; steps within CUT are all timed REPEATS times."""
+    import time
+
+    from gan.train import precision
+
+    time_steps = getattr(precision.time_steps, "__wrapped__", precision.time_steps)  # not the test's steering
+    calls = {"fp32": 0, "bf16": 0}
+
+    def step(name, seconds):
+        def run():
+            calls[name] += 1
+            time.sleep(seconds)
+        return run
+
+    slow = time_steps({"fp32": step("fp32", 0.0), "bf16": step("bf16", 0.2)}, torch.device("cpu"))
+    assert calls == {"fp32": 1 + precision.REPEATS, "bf16": 1}, calls
+    assert slow["bf16"] >= 0.2 and slow["bf16"] > precision.CUT * slow["fp32"]
+    assert precision.choose("slow-bf16", lambda: slow)[0] is False
+    calls.update(fp32=0, bf16=0)
+    time_steps({"fp32": step("fp32", 0.02), "bf16": step("bf16", 0.03)}, torch.device("cpu"))
+    assert calls == {"fp32": 1 + precision.REPEATS, "bf16": 1 + precision.REPEATS}, calls
+
+
 def test_the_precision_probe_leaves_the_run_exactly_as_without_it(tmp_path, monkeypatch):
     """bf16 asked for: the trainer is copied and timed in both precisions before the first step. The run
     (its losses) is then the one it would be without the probe, in whichever precision was chosen."""

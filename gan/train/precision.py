@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MARGIN = 0.9  # bf16 is used only when its step takes at most this fraction of fp32's
 REPEATS = 3  # timed steps per precision, after one warm-up step; the fastest counts
+CUT = 10.0  # a precision whose warm-up step takes over this many times the other's is not timed further
 
 
 CACHE_NAME = "training.json"
@@ -57,20 +58,29 @@ def _rng_kept(device: torch.device) -> Iterator[None]:
 
 def time_steps(steps: dict[str, Callable[[], Any]], device: torch.device, repeats: int = REPEATS) -> dict[str, float]:
     """The fastest of ``repeats`` calls of each step, in seconds, after one warm-up call each. The steps take
-    turns (A B A B ...), so that a machine busy with something else slows them alike."""
-    for step in steps.values():
-        step()
-    best = dict.fromkeys(steps, float("inf"))
+    turns (A B A B ...), so that a machine busy with something else slows them alike.
+
+    A step whose warm-up takes over ``CUT`` times the fastest warm-up is not called again: it has lost by far
+    more than any margin, and each call may be long (a large model's bf16 step on a CPU that only emulates bf16
+    took 29 s against fp32's 0.5 s). Its warm-up time is what it reports."""
+    warm = {name: _timed(step, device) for name, step in steps.items()}
+    fastest = min(warm.values())
+    best = {name: (seconds if seconds > CUT * fastest else float("inf")) for name, seconds in warm.items()}
+    timed = [name for name in steps if best[name] == float("inf")]
     for _ in range(repeats):
-        for name, step in steps.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            best[name] = min(best[name], time.perf_counter() - start)
+        for name in timed:
+            best[name] = min(best[name], _timed(steps[name], device))
     return best
+
+
+def _timed(step: Callable[[], Any], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def choose(key: str, timings: Callable[[], dict[str, float]]) -> tuple[bool, dict[str, Any]]:
