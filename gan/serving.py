@@ -931,6 +931,10 @@ class Served:
         entry = _read_disk().get(self.disk_key(key))
         if not isinstance(entry, dict) or entry.get("path") not in PATHS:
             return None
+        if "sizes" not in entry or "threads" not in entry:
+            # written before batch shapes were checked (an older Forger): read back, every image of a batch
+            # would be computed alone (64 images 0.13x as fast as eager for mnist-gan). Measured again.
+            return None
         try:
             choice = Choice(**{k: v for k, v in entry.items() if k in Choice.__dataclass_fields__})
             if choice.path != "eager":  # the weights may have changed since: check the path once

@@ -320,6 +320,23 @@ def test_the_choice_is_measured_once_saved_and_reused_after_a_restart(serving_ca
     assert again.source == "disk" and again.path == choice.path
 
 
+def test_a_choice_saved_before_batch_shapes_were_checked_is_measured_again(serving_cache):
+    """A serving cache written by an older Forger has no batch shapes: read back as it was, every image of a
+    batch was computed alone (gan.sample of 64 mnist-gan digits ran 0.13x as fast as eager on a machine that
+    had used the older version). Such an entry is measured again, and the new one has its shapes."""
+    served = _served("mnist-dcgan")
+    z, labels = _inputs("mnist-dcgan", 1)
+    measured = served.choice((z, labels))
+    key = served.disk_key((get_spec("mnist-dcgan").latent_dim,))
+    saved = json.loads(serving_cache.read_text())
+    assert {"sizes", "threads"} <= saved[key].keys()
+    old = {k: v for k, v in saved[key].items() if k not in ("sizes", "threads")}  # the older format
+    serving_cache.write_text(json.dumps({**saved, key: old}))
+    again = _served("mnist-dcgan").choice((z, labels))
+    assert again.source == "measured" and again.sizes == measured.sizes
+    assert "sizes" in json.loads(serving_cache.read_text())[key]
+
+
 def test_remembered_batch_shapes_are_checked_again_and_unused_under_another_thread_count(serving_cache):
     """The batch shapes that give a lone image's bits depend on the kernels (ISA settings) and the thread split,
     so a remembered list is checked again after a restart, and a process that changes its thread count computes
