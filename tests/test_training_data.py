@@ -74,13 +74,15 @@ def test_bf16_is_kept_only_when_a_step_measures_faster_and_the_choice_is_cached(
     assert set(json.loads((tmp_path / "training.json").read_text())) == {"amx", "no-amx", "tie"}
 
 
-def test_a_precision_far_slower_in_its_warm_up_is_not_timed_again():
+def test_a_precision_far_slower_in_its_warm_up_is_not_timed_again(monkeypatch):
     """On a CPU that only emulates bf16, a large model's bf16 step took 29 s against fp32's 0.5 s, and the probe
-    called it four times before training began. A step whose warm-up is over CUT times the fastest one's is now
-    called once and loses; steps within CUT are all timed REPEATS times."""
+    called it four times before training began. A step whose warm-up is over CUT times the fastest one's (and
+    over CUT_MIN_S) is now called once and loses; steps within CUT, or short ones, are all timed REPEATS times."""
     import time
 
     from gan.train import precision
+
+    monkeypatch.setattr(precision, "CUT_MIN_S", 0.1)
 
     time_steps = getattr(precision.time_steps, "__wrapped__", precision.time_steps)  # not the test's steering
     calls = {"fp32": 0, "bf16": 0}
@@ -97,6 +99,10 @@ def test_a_precision_far_slower_in_its_warm_up_is_not_timed_again():
     assert precision.choose("slow-bf16", lambda: slow)[0] is False
     calls.update(fp32=0, bf16=0)
     time_steps({"fp32": step("fp32", 0.02), "bf16": step("bf16", 0.03)}, torch.device("cpu"))
+    assert calls == {"fp32": 1 + precision.REPEATS, "bf16": 1 + precision.REPEATS}, calls
+    calls.update(fp32=0, bf16=0)
+    monkeypatch.setattr(precision, "CUT_MIN_S", 1.0)  # far slower, but short: a first call's one-time costs
+    time_steps({"fp32": step("fp32", 0.0), "bf16": step("bf16", 0.2)}, torch.device("cpu"))
     assert calls == {"fp32": 1 + precision.REPEATS, "bf16": 1 + precision.REPEATS}, calls
 
 

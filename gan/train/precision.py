@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 MARGIN = 0.9  # bf16 is used only when its step takes at most this fraction of fp32's
 REPEATS = 3  # timed steps per precision, after one warm-up step; the fastest counts
-CUT = 10.0  # a precision whose warm-up step takes over this many times the other's is not timed further
+CUT = 10.0  # a precision whose warm-up step takes over this many times the other's is not timed further ...
+CUT_MIN_S = 1.0  # ... when it also took this long (short steps are all timed: a first call's one-time costs,
+# loading kernels on a GPU, can be many times a small model's step, and timing them again costs nothing)
 
 
 CACHE_NAME = "training.json"
@@ -60,12 +62,13 @@ def time_steps(steps: dict[str, Callable[[], Any]], device: torch.device, repeat
     """The fastest of ``repeats`` calls of each step, in seconds, after one warm-up call each. The steps take
     turns (A B A B ...), so that a machine busy with something else slows them alike.
 
-    A step whose warm-up takes over ``CUT`` times the fastest warm-up is not called again: it has lost by far
-    more than any margin, and each call may be long (a large model's bf16 step on a CPU that only emulates bf16
-    took 29 s against fp32's 0.5 s). Its warm-up time is what it reports."""
+    A step whose warm-up takes over ``CUT`` times the fastest warm-up, and over ``CUT_MIN_S``, is not called
+    again: it has lost by far more than any margin, and each call is long (a large model's bf16 step on a CPU
+    that only emulates bf16 took 29 s against fp32's 0.5 s). Its warm-up time is what it reports."""
     warm = {name: _timed(step, device) for name, step in steps.items()}
     fastest = min(warm.values())
-    best = {name: (seconds if seconds > CUT * fastest else float("inf")) for name, seconds in warm.items()}
+    best = {name: (seconds if seconds > max(CUT * fastest, CUT_MIN_S) else float("inf"))
+            for name, seconds in warm.items()}
     timed = [name for name in steps if best[name] == float("inf")]
     for _ in range(repeats):
         for name in timed:
