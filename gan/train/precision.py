@@ -66,13 +66,13 @@ def time_steps(steps: dict[str, Callable[[], Any]], device: torch.device, repeat
     again: it has lost by far more than any margin, and each call is long (a large model's bf16 step on a CPU
     that only emulates bf16 took 29 s against fp32's 0.5 s). Its warm-up time is what it reports."""
     warm = {name: _timed(step, device) for name, step in steps.items()}
-    fastest = min(warm.values())
-    best = {name: (seconds if seconds > max(CUT * fastest, CUT_MIN_S) else float("inf"))
-            for name, seconds in warm.items()}
-    timed = [name for name in steps if best[name] == float("inf")]
+    limit = max(CUT * min(warm.values()), CUT_MIN_S)
+    lost = {name for name, seconds in warm.items() if seconds > limit}
+    best = {name: (warm[name] if name in lost else float("inf")) for name in steps}
     for _ in range(repeats):
-        for name in timed:
-            best[name] = min(best[name], _timed(steps[name], device))
+        for name in steps:
+            if name not in lost:
+                best[name] = min(best[name], _timed(steps[name], device))
     return best
 
 
