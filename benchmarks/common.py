@@ -6,10 +6,12 @@ alternating (ref, ours, ref, ours, ...), and the report gives the ratio of their
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -153,7 +155,9 @@ def has_weights(name: str) -> bool:
 def weights_dir(names: tuple[str, ...] | list[str], root: Path | None = None) -> Path:
     """A weights folder (FORGER_WEIGHTS_DIR layout) holding every model of ``names``: the bundled weights
     where they exist (linked), else freshly initialised ones (seeded; fine for speed). Returns its path."""
-    root = Path(root or tempfile.mkdtemp(prefix="forger-bench-weights-"))
+    if root is None:  # a folder of this run's own, gone when it ends (the random weights are up to 220 MB a model)
+        root = Path(tempfile.mkdtemp(prefix="forger-bench-weights-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     for name in names:
         spec = gan.registry.get_spec(name)

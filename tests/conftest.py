@@ -1,7 +1,9 @@
 """Shared fixtures. Every test runs offline on the CPU."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the checkout (pyproject.toml pu
 
 # Serving choices and downloads are cached in a folder of this run's own, never in the user's ~/.cache.
 os.environ["FORGER_CACHE"] = tempfile.mkdtemp(prefix="forger-test-cache-")
+atexit.register(shutil.rmtree, os.environ["FORGER_CACHE"], ignore_errors=True)  # ~150 MB a run otherwise left behind
 # One torch thread for every test (fastest on a busy 2-core machine, beside servers and browsers), or
 # FORGER_TEST_THREADS: CI's CPU matrix runs the numerics-sensitive tests with 3 as well (another reduction order).
 torch.set_num_threads(int(os.environ.get("FORGER_TEST_THREADS", "1")))
