@@ -51,8 +51,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"every batch size ({choice.source}): {choice.why}")
     for path, ms in sorted(choice.times_ms.items(), key=lambda kv: kv[1]):
         err = choice.errors.get(path, [0, 0])
+        many = choice.many_ms.get(path)
+        batched = f"   {gan.serving.MANY} images {many:8.1f} ms" if many is not None else ""
         print(f"    {path:16} {ms:9.3f} ms   {choice.times_ms['eager'] / ms:5.2f}x   "
-              f"error mean {err[0]:.3f} max {err[1]:.0f}")
+              f"error mean {err[0]:.3f} max {err[1]:.0f}{batched}")
     for path, why in choice.rejected.items():
         print(f"    {path:16} not used: {why}")
     return 0

@@ -25,7 +25,9 @@ splits by batch size, so a batch's rows are in general not bit-identical to the 
 between 1-2 and 4+). So with the path, the choice checks which batch shapes give every probe image's lone
 bits, at every position (``Choice.sizes``), and a batch is computed in pieces of those shapes only (a lone
 image of a cheap model may be padded up to a checked shape); where none agrees, each image alone. One path
-per model and checked shapes make the same seed give the same pixels whatever ``n`` is.
+per model and checked shapes make the same seed give the same pixels whatever ``n`` is. Since a path that
+wins alone may batch badly (dcgan-faces' fused rows match only in batches of 1-2), the batch-1 winner is
+weighed against 64 images, each contender in pieces of its own checked shapes (``weigh``).
 
 Off the click: a call from the main thread (a script, a notebook) measures at once. A call from any
 other thread (a server's) never waits: until the model's choice is made it is served by eager fp32,
@@ -121,6 +123,7 @@ ROUNDS_PER_PASS = 2  # interleaved timing rounds in each of the two passes
 BATCHES = (2, 4, 8, 16, 64)  # batch shapes a batch may be computed in, where its rows are the lone image's bits
 PAD_GFLOP = 0.1  # a lone image may be computed padded to a batch of this much counted work, no more ...
 PAD_TO = 4  # ... and of this size (an MLP's rows here: batch 1, batches 2-3 and batches 4+ each differ)
+MANY = 64  # the batch-1 choice is weighed against this many images (a grid), each path in its checked pieces
 
 
 class TooSlow(Exception):
@@ -166,6 +169,7 @@ class Choice:
     eager_ms: float = 0.0  # eager's first timed run, the unit of BUDGET
     sizes: list[int] = field(default_factory=lambda: [1])  # batch shapes ``path`` computes with identical rows
     threads: int = 0  # torch's thread count when ``sizes`` was checked (another count may split work otherwise)
+    many_ms: dict[str, float] = field(default_factory=dict)  # path -> MANY images in pieces of its own sizes
 
 
 def drain(steps: Generator[None, None, Any]) -> Any:
@@ -189,6 +193,24 @@ def pieces(n: int, sizes: Sequence[int]) -> list[int]:
     return out
 
 
+def _winners(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Sequence[float]],
+             rejected: dict[str, str]) -> tuple[dict[str, float], dict[str, float]]:
+    """({path: median ms} of every timed path, {path: median ms} of those within the bound that beat eager
+    fp32 by ``MARGIN`` in every pass, on each pass's fastest run)."""
+    if not passes.get("eager"):
+        raise ValueError("eager fp32 must be timed: it is the reference every path is compared with")
+    n = len(passes["eager"])
+    times = {p: statistics.median([t for one in ps for t in one]) for p, ps in passes.items() if ps and any(ps)}
+    winners = {}
+    for path, ps in passes.items():
+        if path == "eager" or path in rejected or path not in errors or len(ps) != n \
+                or not within_bound(tuple(errors[path])):
+            continue
+        if all(one and min(one) <= MARGIN * min(ref) for one, ref in zip(ps, passes["eager"])):
+            winners[path] = times[path]
+    return times, winners
+
+
 def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Sequence[float]],
            rejected: dict[str, str] | None = None) -> Choice:
     """The fastest path within the accuracy bound that beats eager fp32 by ``MARGIN`` in every pass.
@@ -201,17 +223,8 @@ def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Seque
         if path != "eager" and not within_bound(tuple(err)) and path not in rejected:
             rejected[path] = f"differs from eager fp32 by mean {err[0]:.2f}, max {err[1]:.0f} levels " \
                              f"(allowed {CHECK_MEAN}, {CHECK_MAX})"
-    if not passes.get("eager"):
-        raise ValueError("eager fp32 must be timed: it is the reference every path is compared with")
-    n = len(passes["eager"])
-    times = {p: statistics.median([t for one in ps for t in one]) for p, ps in passes.items() if ps and any(ps)}
-    eager = times["eager"]
-    winners = {}
-    for path, ps in passes.items():
-        if path == "eager" or path in rejected or path not in errors or len(ps) != n:
-            continue
-        if all(one and min(one) <= MARGIN * min(ref) for one, ref in zip(ps, passes["eager"])):
-            winners[path] = times[path]
+    times, winners = _winners(passes, errors, rejected)
+    n, eager = len(passes["eager"]), times["eager"]
     if winners:
         best = min(winners, key=winners.__getitem__)
         why = f"{best}: {eager / times[best]:.2f}x eager fp32 ({times[best]:.3g} ms vs {eager:.3g} ms), " \
@@ -227,6 +240,17 @@ def choose(passes: dict[str, Sequence[Sequence[float]]], errors: dict[str, Seque
         else:
             why = f"eager fp32: no other path met the accuracy bound and the time limits ({eager:.3g} ms)"
     return Choice(best, why, times, {k: list(v) for k, v in errors.items()}, rejected)
+
+
+def weigh(alone_ms: dict[str, float], many_ms: dict[str, float], chosen: str) -> str:
+    """The path to serve, given each weighed path's batch-1 time and its time for ``MANY`` images in pieces of
+    its own checked shapes: the smallest product of the two, each relative to eager's; ``chosen`` (the batch-1
+    winner) gives way only to a product ``MARGIN`` below its own, and stays when eager was not weighed."""
+    if "eager" not in many_ms or chosen not in many_ms:
+        return chosen
+    score = {p: alone_ms[p] / alone_ms["eager"] * many_ms[p] / many_ms["eager"] for p in many_ms}
+    best = min(score, key=score.__getitem__)
+    return best if score[best] <= MARGIN * score[chosen] else chosen
 
 
 # ---------------------------------------------------------------------------- building the paths
@@ -829,10 +853,59 @@ class Served:
             if path != "eager" and (len(runs) != n or n < 2) and path not in rejected:
                 rejected[path] = "not timed in both passes: the choice's time budget was spent"
         choice = choose(passes, errors, rejected)
-        choice.sizes = yield from self._batch_sizes(self.runner(choice.path), inputs, flops[0])
+        _, winners = _winners(passes, errors, choice.rejected)
+        allowance = max(BUDGET * e_real, MIN_BUDGET_S)  # the weighing's own budget, as long as the choice's
+        choice = yield from self._weigh_batches(choice, winners, inputs, flops[0], self._spent + allowance)
         choice.threads = torch.get_num_threads()
         choice.cost_ms, choice.eager_ms = 1000 * self._spent, 1000 * e_real
         return choice
+
+    def _weigh_batches(self, choice: Choice, contenders: Sequence[str], inputs: tuple, flops: int,
+                       until: float) -> Generator[None, None, Choice]:
+        """The batch-1 choice, weighed against ``MANY`` images: each contender (``contenders``, the paths that
+        beat eager at batch 1, and eager) is computed in pieces of its own checked shapes (``_batch_sizes``),
+        so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces' fused path here)
+        can lose to one that batches. The path kept has the smallest product of its batch-1 and its MANY-image
+        time, each relative to eager's; the batch-1 winner gives way only to a product ``MARGIN`` below its
+        own. Eager is weighed first, then the others by their batch-1 time, until ``until`` (seconds of this
+        measurement's own runs) is spent; where no batch shape can be checked (cifar10-gan), none is."""
+        fn = self.runner(choice.path)
+        choice.sizes = yield from self._batch_sizes(fn, inputs, flops)
+        if not any(b * max(flops, 1) <= CHECK_GFLOP * 1e9 for b in BATCHES) or not set(contenders) - {"eager"}:
+            return choice  # every path computes each image alone, or eager alone is left
+        sizes = {choice.path: choice.sizes}
+        many = {choice.path: (yield from self._many(choice.path, fn, inputs, choice.sizes))}
+        others = sorted(set(contenders) - {choice.path}, key=lambda p: choice.times_ms.get(p, float("inf")))
+        for path in ["eager"] + others if choice.path != "eager" else others:
+            if self._spent > until:
+                break
+            other = self.runner(path)
+            sizes[path] = yield from self._batch_sizes(other, inputs, flops)
+            many[path] = yield from self._many(path, other, inputs, sizes[path])
+        choice.many_ms = {p: 1000 * t for p, t in many.items()}
+        best = weigh(choice.times_ms, choice.many_ms, choice.path)
+        if best != choice.path:
+            was = choice.path
+            choice.path, choice.sizes = best, sizes[best]
+            choice.why = f"{best}: {choice.times_ms['eager'] / choice.times_ms[best]:.2f}x eager fp32 alone and " \
+                         f"{many['eager'] / many[best]:.2f}x for {MANY} images ({was}: " \
+                         f"{choice.times_ms['eager'] / choice.times_ms[was]:.2f}x alone, " \
+                         f"{many['eager'] / many[was]:.2f}x for {MANY} in batches of " \
+                         f"{'/'.join(map(str, sizes[was]))}), within mean {CHECK_MEAN} / max {CHECK_MAX} levels"
+        return choice
+
+    def _many(self, path: str, fn: Callable, inputs: tuple, sizes: list[int]) -> Generator[None, None, float]:
+        """Seconds for ``MANY`` images computed in pieces of ``sizes``: each distinct piece timed (the faster
+        of two runs) and counted as often as it occurs."""
+        total = 0.0
+        for size in set(pieces(MANY, sizes)):
+            probe = self._probe(size, inputs)
+            runs = []
+            for _ in range(2):
+                runs.append(self._timed(path, fn, probe)[1])
+                yield
+            total += min(runs) * pieces(MANY, sizes).count(size)
+        return total
 
     def _batch_sizes(self, fn: Callable, inputs: tuple, flops: int) -> Generator[None, None, list[int]]:
         """The batch shapes whose rows ``fn`` computes bit for bit as the smallest of them, so a batch can be

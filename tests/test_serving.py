@@ -215,6 +215,41 @@ def test_choose_takes_the_fastest_path_within_the_bound():
     assert serving.choose(times, {**errors, "bf16": [0.45, 2]}).path == "fused"  # nor a mean of 0.45
 
 
+def test_weigh_keeps_the_batch_1_winner_unless_another_path_is_faster_over_both_sizes():
+    """Each path's batch-1 time and its time for 64 images in pieces of its own checked shapes, relative to
+    eager's: the smallest product wins, by MARGIN over the batch-1 winner."""
+    alone = {"eager": 10.0, "fused": 4.0, "onnxruntime": 5.0}
+    # fused's rows match only alone: 64 images in 64 pieces, slower than eager's one batch
+    assert serving.weigh(alone, {"eager": 200.0, "fused": 300.0, "onnxruntime": 150.0}, "fused") == "onnxruntime"
+    # close to each other (0.4 x 0.8 against 0.5 x 0.7): the batch-1 winner stays
+    assert serving.weigh(alone, {"eager": 200.0, "fused": 160.0, "onnxruntime": 140.0}, "fused") == "fused"
+    # eager not weighed (the budget ran out): nothing to compare with
+    assert serving.weigh(alone, {"fused": 300.0, "onnxruntime": 150.0}, "fused") == "fused"
+
+
+@needs_fused
+def test_a_path_that_wins_alone_but_cannot_batch_gives_way_to_one_that_can(monkeypatch):
+    """Timings made up per path whatever the batch (fused 1 ms, eager 3 ms, any other 2 ms) and fused's rows
+    made to match only alone: fused wins at batch 1, but 64 images in 64 pieces lose to a path that computes
+    them in its own checked shapes. The path served then keeps its own shapes, and says why."""
+    fake = {"fused": 1e-3, "eager": 3e-3}
+    monkeypatch.setattr(serving, "timing_hook", lambda label, path, s: fake.get(path, 2e-3))
+    real = serving.Served._batch_sizes
+
+    def sizes(self, fn, inputs, flops):
+        if fn is self._built.get("fused"):
+            yield
+            return [1]
+        return (yield from real(self, fn, inputs, flops))
+
+    monkeypatch.setattr(serving.Served, "_batch_sizes", sizes)
+    served = _served("mnist-dcgan")
+    choice = served.measure(_inputs("mnist-dcgan", 1))
+    assert choice.path not in ("fused", "eager"), choice.why
+    assert choice.many_ms["fused"] > choice.many_ms["eager"] > choice.many_ms[choice.path], choice.many_ms
+    assert max(choice.sizes) > 1 and f"for {serving.MANY} images" in choice.why, choice
+
+
 def test_choose_never_picks_a_path_measured_slower_than_eager_fp32():
     slower = _two_passes({"eager": 1.0, "fused": 1.5, "bf16": 3.0})
     assert serving.choose(slower, {"fused": [0, 1], "bf16": [0, 1]}).path == "eager"
@@ -333,7 +368,8 @@ def test_a_choice_saved_before_batch_shapes_were_checked_is_measured_again(servi
     old = {k: v for k, v in saved[key].items() if k not in ("sizes", "threads")}  # the older format
     serving_cache.write_text(json.dumps({**saved, key: old}))
     again = _served("mnist-dcgan").choice((z, labels))
-    assert again.source == "measured" and again.sizes == measured.sizes
+    assert again.source == "measured" and again.threads == torch.get_num_threads()
+    assert again.sizes == measured.sizes or again.path != measured.path  # a path of its own, timed again
     assert "sizes" in json.loads(serving_cache.read_text())[key]
 
 
