@@ -815,6 +815,30 @@ def test_a_server_thread_is_served_at_once_and_the_choice_is_made_between_reques
     assert served.choices and not served._pending and len(steps) == 100
 
 
+def test_a_request_never_waits_for_a_path_being_built(serving_cache, monkeypatch):
+    """Building a path can take seconds (the ONNX export of dcgan-faces took 2.3 s, and a request that came
+    meanwhile waited for all of it): paths are built on a thread of their own while the measurement yields, so
+    a request that comes during a 3 s build is answered before the build ends."""
+    monkeypatch.delenv("FORGER_COMPUTE_THREAD", raising=False)
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    real_build, building, built = serving.build, threading.Event(), threading.Event()
+
+    def slow_build(path, model, device):
+        if path != "eager" and not building.is_set():  # the first candidate: 3 s
+            building.set()
+            time.sleep(3.0)
+            built.set()
+        return real_build(path, model, device)
+
+    monkeypatch.setattr(serving, "build", slow_build)
+    assert "value" in _in_thread(lambda: gan.sample("mnist-dcgan", seed=2, n=1))  # starts the choice
+    assert building.wait(30)
+    start = time.perf_counter()
+    during = _in_thread(lambda: gan.sample("mnist-dcgan", seed=3, n=1))
+    assert "value" in during and not built.is_set(), time.perf_counter() - start
+    assert serving.wait_for_background(120) and serving.serving_generator("mnist-dcgan", None).choices
+
+
 def test_prepare_makes_the_choice_in_the_background(serving_cache):
     """What the app calls at start for its default model: load now, choose on the compute thread."""
     gan.prepare("mnist-gan")
