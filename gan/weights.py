@@ -183,12 +183,20 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
 # ---------------------------------------------------------------------------- reading
 
 
+def _same(value: Any, reference: Any) -> bool:
+    """A config value equals the registry's (a JSON list equals the registry's tuple)."""
+    if isinstance(value, (list, tuple)) and isinstance(reference, (list, tuple)):
+        return list(value) == list(reference)
+    return type(value) is type(reference) and value == reference
+
+
 def check_kwargs(cls: type, kwargs: Any, reference: dict[str, Any], what: str) -> dict[str, Any]:
     """Constructor arguments read from a weights file, checked against the registry's before anything is built.
 
     Only arguments ``cls`` takes, with the registry's (or the default's) types; whole numbers at most 4x
     the registry's or default value (at least 16), and at most ``checks.MAX_PARAMETERS`` parameters in the
-    model, counted on the meta device (no memory). Raises CheckpointMismatchError otherwise."""
+    model, counted on the meta device (no memory) unless every argument is the registry's. Raises
+    CheckpointMismatchError otherwise."""
     import torch
 
     if not isinstance(kwargs, dict):
@@ -210,6 +218,10 @@ def check_kwargs(cls: type, kwargs: Any, reference: dict[str, Any], what: str) -
             if kind is int and not 0 <= v <= max(4 * max(refs), 16):
                 raise CheckpointMismatchError(f"{what}: model argument {key}={v} is out of range "
                                               f"(the registry's is {ref})")
+    if all(_same(value, reference.get(key, params[key].default)) for key, value in kwargs.items()):
+        # the registry's own sizes: nothing to count (and building on the meta device is not free: the first
+        # normal_ there loads torch's Python decompositions, 1.1 s, which a first image waited for)
+        return kwargs
     try:
         with torch.device("meta"):
             probe = cls(**kwargs)
