@@ -3,6 +3,8 @@
 The page is built before torch is imported (``import gan`` and the model pickers need only the registry), so
 ``import torch`` is timed for scale: the app's start is about ``import gradio`` plus building and launching.
 
+For the floor, the same run starts an empty Gradio app (one textbox, one button) the same way.
+
 The app runs on a free port (GRADIO_SERVER_PORT, which Gradio's launch() honours) and the
 benchmark polls http://127.0.0.1:PORT/ until it answers 200. For scale, the same run times
 a bare ``import torch`` and ``import gradio`` in fresh processes, and the first slider image
@@ -14,7 +16,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.common import ROOT, NOISE_MODELS, Row, weights_dir
 from benchmarks.slider import free_port, stop, wait_for_page
@@ -28,10 +32,19 @@ def import_time(module: str) -> float:
     return time.perf_counter() - start
 
 
-def app_start(env: dict[str, str]) -> float:
+# The floor Gradio sets on this machine: an app of one textbox and one button, started and timed the same way.
+EMPTY_APP = """import gradio as gr
+with gr.Blocks() as demo:
+    box = gr.Textbox()
+    gr.Button("echo").click(lambda s: s, box, box)
+demo.launch()
+"""
+
+
+def app_start(env: dict[str, str], script: str = "app.py") -> float:
     port = free_port()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, script], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, **env, "GRADIO_SERVER_PORT": str(port)})
     try:
         wait_for_page(f"http://127.0.0.1:{port}/", proc, timeout=120)
@@ -45,14 +58,19 @@ def run(quick: bool = False) -> list[Row]:
         return []
     repeats = 1 if quick else 5
     env = {"FORGER_WEIGHTS_DIR": str(weights_dir(NOISE_MODELS))}
-    starts, torch_s, gradio_s = [], [], []
-    for _ in range(repeats):  # interleaved, so a busy moment hits all three alike
-        torch_s.append(import_time("torch"))
-        gradio_s.append(import_time("gradio"))
-        starts.append(app_start(env))
+    starts, torch_s, gradio_s, empty_s = [], [], [], []
+    with tempfile.TemporaryDirectory() as folder:
+        empty = Path(folder) / "empty_app.py"
+        empty.write_text(EMPTY_APP)
+        for _ in range(repeats):  # interleaved, so a busy moment hits all four alike
+            torch_s.append(import_time("torch"))
+            gradio_s.append(import_time("gradio"))
+            empty_s.append(app_start(env, str(empty)))
+            starts.append(app_start(env))
     median = statistics.median(starts)
     return [Row("coldstart", {
         "python app.py -> first page s (median)": median, "worst s": max(starts),
+        "empty Gradio app -> first page s": statistics.median(empty_s),
         "import torch s": statistics.median(torch_s), "import gradio s": statistics.median(gradio_s),
         "runs": repeats,
     }, [(f"cold start <= {TARGET_S:g} s to a served page", median <= TARGET_S)])]
