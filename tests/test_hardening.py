@@ -74,7 +74,7 @@ def test_only_a_config_with_sizes_other_than_the_registrys_is_built_on_the_meta_
     spec, built = get_spec("mnist-dcgan"), []
     generator = family_module(spec.family).Generator
 
-    def Counted(**kwargs):  # noqa: N802 - stands for the class
+    def Counted(**kwargs):  # stands for the class
         built.append(kwargs)
         return generator(**kwargs)
 
