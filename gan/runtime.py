@@ -40,6 +40,20 @@ def fuse(model: nn.Module) -> nn.Module:
 
 _ACTS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.LeakyReLU: "leaky_relu"}
 WINOGRAD_MIN_CHANNELS = 128  # smaller convolutions (e.g. 64 channels at 7x7) measured faster direct
+GEMM_ROWS = 8  # the fused GEMMs (linear layers, DCGAN's 1x1 -> 4x4 layer) compute a multiple of this many rows
+
+
+def _gemm_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (rows, features) with zero rows added up to a multiple of ``GEMM_ROWS``; the caller keeps the
+    first ``len(x)`` rows of the result. The BLAS picks its kernel by the number of rows (measured here: a
+    row computed among 1-2 rows differs in its last bits from the same row among 4 or more), so a fused
+    GEMM always sees a multiple of 8 rows, and a row's bits do not depend on how many images share its
+    batch: mnist-gan's, mnist-dcgan's and dcgan-faces' fused rows here are then the lone image's bits in
+    batches of 2, 4, 8, 16 and 64, against batches of 1-2 before. The extra rows cost next to nothing: a
+    GEMM of a few rows is bound by reading its weights. ``gan.serving`` still checks which batch shapes
+    agree on each machine (``Choice.sizes``), never assumes it."""
+    extra = -len(x) % GEMM_ROWS
+    return F.pad(x, (0, 0, 0, extra)) if extra else x
 
 
 def _act(module: nn.Module | None) -> tuple[str, list[float]] | None:
@@ -124,9 +138,9 @@ class FusedConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dense is not None and x.shape[-2:] == (1, 1):
             weight, bias, (kh, kw, k) = self.dense
-            flat = x.reshape(x.shape[0], -1)
-            y = torch.addmm(bias, flat, weight) if bias is not None else flat @ weight  # (B, kh*kw*K)
-            y = y.view(-1, kh, kw, k).permute(0, 3, 1, 2)  # (B, K, kh, kw), channels_last
+            flat = _gemm_rows(x.reshape(x.shape[0], -1))
+            y = torch.addmm(bias, flat, weight) if bias is not None else flat @ weight  # (B', kh*kw*K)
+            y = y[:x.shape[0]].view(-1, kh, kw, k).permute(0, 3, 1, 2)  # (B, K, kh, kw), channels_last
             return _apply_act(y, None if self.attr == "none" else (self.attr, self.scalars))
         x = x.contiguous(memory_format=torch.channels_last)
         if self.reflect:
@@ -208,7 +222,9 @@ class FusedLinear(nn.Module):
         self.weight, self.bias, self.act = weight.contiguous(), bias, act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _apply_act(F.linear(x, self.weight, self.bias), self.act)
+        if x.dim() != 2:
+            return _apply_act(F.linear(x, self.weight, self.bias), self.act)
+        return _apply_act(F.linear(_gemm_rows(x), self.weight, self.bias)[:len(x)], self.act)
 
 
 # Interpolation points of the Winograd transforms (Lavin & Gray 2016); infinity is the last point.

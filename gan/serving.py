@@ -19,15 +19,16 @@ one deterministic probe input at batch 1, within a bounded cost:
 - the whole choice stops at ``BUDGET`` x ``t_e`` (at least ``MIN_BUDGET_S``): past it, the best path
   measured so far is kept, or eager. The worst case is written out in docs/testing.md.
 
-An image never depends on the batch it is in: oneDNN and the BLAS pick kernels, blockings and thread
-splits by batch size, so a batch's rows are in general not bit-identical to the same inputs run alone
-(measured here: an MLP's rows differ between batch 1, batches 2-3 and batches 4+; dcgan-faces' fused rows
-between 1-2 and 4+). So with the path, the choice checks which batch shapes give every probe image's lone
+An image never depends on the batch it is in: oneDNN and the BLAS pick kernels, blockings and thread splits by
+batch size, so a batch's rows are in general not bit-identical to the same inputs run alone (measured here: an
+MLP's rows differ between batch 1, batches 2-3 and batches 4+; dcgan-faces' eager rows agree in every batch,
+its fused rows did only in batches of 1-2 until the fused GEMMs computed a multiple of 8 rows,
+``runtime.GEMM_ROWS``). So with the path, the choice checks which batch shapes give every probe image's lone
 bits, at every position (``Choice.sizes``), and a batch is computed in pieces of those shapes only (a lone
-image of a cheap model may be padded up to a checked shape); where none agrees, each image alone. One path
-per model and checked shapes make the same seed give the same pixels whatever ``n`` is. Since a path that
-wins alone may batch badly (dcgan-faces' fused rows match only in batches of 1-2), the batch-1 winner is
-weighed against 64 images, each contender in pieces of its own checked shapes (``weigh``).
+image of a cheap model may be padded up to a checked shape); where none agrees, each image alone. One path per
+model and checked shapes make the same seed give the same pixels whatever ``n`` is. Since a path that wins
+alone may batch badly (a path whose rows match only in batches of 1-2), the batch-1 winner is weighed against
+64 images, each contender in pieces of its own checked shapes (``weigh``).
 
 Off the click: a call from the main thread (a script, a notebook) measures at once. A call from any
 other thread (a server's) never waits: until the model's choice is made it is served by eager fp32,
@@ -891,12 +892,12 @@ class Served:
 
     def _weigh_batches(self, choice: Choice, contenders: Sequence[str], inputs: tuple, flops: int,
                        until: float) -> Generator[None, None, Choice]:
-        """The batch-1 choice, weighed against ``MANY`` images: each contender (``contenders``, the paths that
-        beat eager at batch 1, and eager) is computed in pieces of its own checked shapes (``_batch_sizes``),
-        so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces' fused path here)
-        can lose to one that batches. The path kept has the smallest product of its batch-1 and its MANY-image
-        time, each relative to eager's; the batch-1 winner gives way only to a product ``MARGIN`` below its
-        own. Eager is weighed first, then the others by their batch-1 time, until ``until`` (seconds of this
+        """The batch-1 choice, weighed against ``MANY`` images: each contender (``contenders``, the paths that beat
+        eager at batch 1, and eager) is computed in pieces of its own checked shapes (``_batch_sizes``), so a path
+        that wins alone but whose rows match only in batches of 1-2 (dcgan-faces' fused path here, before
+        ``runtime.GEMM_ROWS``) can lose to one that batches. The path kept has the smallest product of its batch-1 and
+        its MANY-image time, each relative to eager's; the batch-1 winner gives way only to a product ``MARGIN`` below
+        its own. Eager is weighed first, then the others by their batch-1 time, until ``until`` (seconds of this
         measurement's own runs) is spent; where no batch shape can be checked (cifar10-gan), none is."""
         fn = self.runner(choice.path)
         choice.sizes = yield from self._batch_sizes(fn, inputs, flops)

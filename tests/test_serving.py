@@ -93,6 +93,39 @@ def test_fused_fp32_path_gives_the_eager_images_within_one_level(name):
         assert diff.max() <= 1 and diff.mean() <= 0.01, (name, n, diff.max(), diff.mean())
 
 
+@needs_fused
+@pytest.mark.parametrize("name", ["mnist-gan", "mnist-dcgan", "dcgan-faces"])
+def test_fused_gemms_always_see_a_multiple_of_8_rows_whatever_the_batch(name, monkeypatch):
+    """The BLAS picks its kernel by a GEMM's row count, so the fused path pads its GEMMs' rows (the linear
+    layers, DCGAN's 1x1 -> 4x4 layer) to a multiple of ``GEMM_ROWS``: a row's bits then do not depend on how
+    many images share the batch. Relies on nothing numeric beyond "bounded" (the images); whether the rows
+    are bit-identical is the BLAS's business, checked per machine by the serving choice (``Choice.sizes``)."""
+    eager = _fresh(name)
+    fast = runtime.fuse(copy.deepcopy(eager))
+    rows: list[int] = []
+    linear, addmm = torch.nn.functional.linear, torch.addmm
+
+    def counted_linear(x, *args, **kwargs):
+        rows.append(x.shape[0])
+        return linear(x, *args, **kwargs)
+
+    def counted_addmm(bias, x, *args, **kwargs):
+        rows.append(x.shape[0])
+        return addmm(bias, x, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", counted_linear)
+    monkeypatch.setattr(torch, "addmm", counted_addmm)
+    for n in (1, 3, 8, 11):
+        x = _inputs(name, n)
+        with torch.inference_mode():
+            ref = eager(*x)
+            rows.clear()
+            out = fast(*x)
+        assert rows and all(r % runtime.GEMM_ROWS == 0 and r >= n for r in rows), (name, n, rows)
+        assert out.shape == ref.shape
+        assert np.abs(_pixels(out) - _pixels(ref)).max() <= 1
+
+
 needs_ort = pytest.mark.skipif(not serving.onnxruntime_available(), reason="onnxruntime is not installed")
 
 
