@@ -21,7 +21,8 @@ from torch import nn
 def fused_available() -> bool:
     """oneDNN is in this torch build and enabled: the fused path can be built."""
     return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+            and all(hasattr(torch.ops.mkldnn, op) for op in ("_convolution_pointwise", "_linear_pointwise",
+                                                               "_reorder_linear_weight")))
 
 
 def fuse(model: nn.Module) -> nn.Module:
@@ -40,20 +41,6 @@ def fuse(model: nn.Module) -> nn.Module:
 
 _ACTS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.LeakyReLU: "leaky_relu"}
 WINOGRAD_MIN_CHANNELS = 128  # smaller convolutions (e.g. 64 channels at 7x7) measured faster direct
-GEMM_ROWS = 8  # the fused GEMMs (linear layers, DCGAN's 1x1 -> 4x4 layer) compute a multiple of this many rows
-
-
-def _gemm_rows(x: torch.Tensor) -> torch.Tensor:
-    """``x`` (rows, features) with zero rows added up to a multiple of ``GEMM_ROWS``; the caller keeps the
-    first ``len(x)`` rows of the result. The BLAS picks its kernel by the number of rows (measured here: a
-    row computed among 1-2 rows differs in its last bits from the same row among 4 or more), so a fused
-    GEMM always sees a multiple of 8 rows, and a row's bits do not depend on how many images share its
-    batch: mnist-gan's, mnist-dcgan's and dcgan-faces' fused rows here are then the lone image's bits in
-    batches of 2, 4, 8, 16 and 64, against batches of 1-2 before. The extra rows cost next to nothing: a
-    GEMM of a few rows is bound by reading its weights. ``gan.serving`` still checks which batch shapes
-    agree on each machine (``Choice.sizes``), never assumes it."""
-    extra = -len(x) % GEMM_ROWS
-    return F.pad(x, (0, 0, 0, extra)) if extra else x
 
 
 def _act(module: nn.Module | None) -> tuple[str, list[float]] | None:
@@ -82,6 +69,24 @@ def _fold_bn(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Module, out
     shape = [1] * weight.dim()
     shape[out_dim] = -1
     return weight * scale.reshape(shape), (shift if bias is None else bias * scale + shift)
+
+
+def _pack_linear(weight: torch.Tensor) -> torch.Tensor:
+    """A (out, in) weight prepacked once for oneDNN's matmul (``_linear``)."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)
+
+
+def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, attr: str,
+            scalars: list[float]) -> torch.Tensor:
+    """x @ W^T + b with the activation fused, by oneDNN on weights prepacked by ``_pack_linear``.
+
+    Not the BLAS GEMM that ``F.linear`` calls: that one picks its kernel by the number of rows (measured
+    here: a row computed among 1-2 rows differs in its last bits from the same row among 4 or more), so an
+    image's bits depended on how many images shared its batch. oneDNN's matmul on prepacked weights gave
+    the lone image's bits in batches of 2, 4, 8, 16 and 64 here (1, 2 and 3 threads, and under
+    ``ONEDNN_MAX_CPU_ISA=AVX2``), at the same speed alone and faster in a batch; ``gan.serving`` still
+    checks which batch shapes agree on each machine (``Choice.sizes``), never assumes it."""
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, attr, scalars, "")
 
 
 def _foldable_bn(module: nn.Module | None) -> bool:
@@ -122,10 +127,10 @@ class FusedConv(nn.Module):
         self.reflect = pad  # a ReflectionPad2d(pad) folded in front
         self.dense = None
         if self.transposed and self.padding == [0, 0] and self.output_padding == [0, 0] and self.groups == 1:
-            # a 1x1 input (DCGAN's first layer: z -> 4x4) is one GEMM: (B, C) @ (C, kh*kw*K), NHWC out
+            # a 1x1 input (DCGAN's first layer: z -> 4x4) is one matmul: (B, C) @ (C, kh*kw*K), NHWC out
             c, k, kh, kw = weight.shape
-            self.dense = (weight.permute(0, 2, 3, 1).reshape(c, kh * kw * k).contiguous(),
-                          None if bias is None else bias.repeat(kh * kw), (kh, kw, k))
+            self.dense = (_pack_linear(weight.permute(0, 2, 3, 1).reshape(c, kh * kw * k).t()),
+                          None if bias is None else bias.repeat(kh * kw).contiguous(), (kh, kw, k))
         weight = weight.contiguous(memory_format=torch.channels_last)
         if self.transposed:
             self.packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
@@ -138,10 +143,8 @@ class FusedConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dense is not None and x.shape[-2:] == (1, 1):
             weight, bias, (kh, kw, k) = self.dense
-            flat = _gemm_rows(x.reshape(x.shape[0], -1))
-            y = torch.addmm(bias, flat, weight) if bias is not None else flat @ weight  # (B', kh*kw*K)
-            y = y[:x.shape[0]].view(-1, kh, kw, k).permute(0, 3, 1, 2)  # (B, K, kh, kw), channels_last
-            return _apply_act(y, None if self.attr == "none" else (self.attr, self.scalars))
+            y = _linear(x.reshape(x.shape[0], -1), weight, bias, self.attr, self.scalars)  # (B, kh*kw*K)
+            return y.view(-1, kh, kw, k).permute(0, 3, 1, 2)  # (B, K, kh, kw), channels_last
         x = x.contiguous(memory_format=torch.channels_last)
         if self.reflect:
             x = _reflect_pad_nhwc(x.permute(0, 2, 3, 1), self.reflect).permute(0, 3, 1, 2)
@@ -211,7 +214,8 @@ class FoldConv(nn.Module):
 
 
 class FusedLinear(nn.Module):
-    """Linear with an eval BatchNorm1d folded in and ReLU / LeakyReLU / Tanh applied in place."""
+    """Linear with an eval BatchNorm1d folded in and ReLU / LeakyReLU / Tanh fused, by oneDNN's matmul on
+    weights prepacked once (``_linear``: its rows do not depend on the batch, the BLAS GEMM's do)."""
 
     def __init__(self, linear: nn.Linear, bn: nn.Module | None = None,
                  act: tuple[str, list[float]] | None = None) -> None:
@@ -219,12 +223,14 @@ class FusedLinear(nn.Module):
         weight, bias = linear.weight.detach(), None if linear.bias is None else linear.bias.detach()
         if bn is not None:
             weight, bias = _fold_bn(weight, bias, bn, out_dim=0)
-        self.weight, self.bias, self.act = weight.contiguous(), bias, act
+        self.packed, self.bias = _pack_linear(weight), None if bias is None else bias.contiguous()
+        self.attr, self.scalars = act if act is not None else ("none", [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 2:
-            return _apply_act(F.linear(x, self.weight, self.bias), self.act)
-        return _apply_act(F.linear(_gemm_rows(x), self.weight, self.bias)[:len(x)], self.act)
+        if x.dim() != 2:  # oneDNN's matmul takes (rows, features)
+            return _linear(x.reshape(-1, x.shape[-1]), self.packed, self.bias, self.attr,
+                           self.scalars).view(*x.shape[:-1], -1)
+        return _linear(x, self.packed, self.bias, self.attr, self.scalars)
 
 
 # Interpolation points of the Winograd transforms (Lavin & Gray 2016); infinity is the last point.
