@@ -41,8 +41,11 @@ def measure(models: tuple[str, ...] = MODELS) -> dict[str, dict[str, tuple[float
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "FORGER_CACHE": tempfile.mkdtemp(prefix="forger-cold-"),
            "FORGER_WEIGHTS_DIR": str(weights_dir(models))}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    command = [sys.executable, "app.py"]
+    if "onnxruntime" in sys.modules and sys.modules["onnxruntime"] is None:  # --without-onnxruntime: the app too
+        command = [sys.executable, "-c", "import runpy, sys; sys.modules['onnxruntime'] = None; "
+                   "sys.argv = ['app.py']; runpy.run_path('app.py', run_name='__main__')"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(url, proc, timeout=120)
