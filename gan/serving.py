@@ -868,10 +868,12 @@ class Served:
             if path != "eager" and (len(runs) != n or n < 2) and path not in rejected:
                 rejected[path] = "not timed in both passes: the choice's time budget was spent"
         choice = choose(passes, errors, rejected)
-        # weighed: every accurate path timed at batch 1, for the weighing compares one image as each path
-        # serves it, and eager's own may have to be padded up to a checked shape (mnist-gan's here)
-        accurate = [p for p in choice.times_ms if p != "eager" and p in errors and p not in choice.rejected
-                    and within_bound(tuple(errors[p]))]
+        # weighed: every accurate path timed at batch 1 within MARGIN of eager or faster, not only the winners,
+        # for the weighing compares one image as each path serves it, and eager's own may have to be padded up
+        # to a checked shape (mnist-gan's here); a path clearly slower alone would never be served (weigh)
+        accurate = [p for p, t in choice.times_ms.items() if p != "eager" and p in errors
+                    and p not in choice.rejected and within_bound(tuple(errors[p]))
+                    and t * MARGIN <= choice.times_ms["eager"]]
         allowance = max(BUDGET * e_real, MIN_BUDGET_S)  # the weighing's own budget, as long as the choice's
         choice = yield from self._weigh_batches(choice, accurate, inputs, flops[0], self._spent + allowance)
         choice.threads = torch.get_num_threads()
@@ -907,14 +909,14 @@ class Served:
     def _weigh_batches(self, choice: Choice, contenders: Sequence[str], inputs: tuple, flops: int,
                        until: float) -> Generator[None, None, Choice]:
         """The batch-1 choice, weighed against ``MANY`` images: eager and each contender (``contenders``, the accurate
-        paths timed at batch 1) is computed in pieces of its own checked shapes (``_batch_sizes``), so a path that
-        wins alone but whose rows match only in batches of 1-2 (dcgan-faces' fused path here, before
-        ``runtime._linear``) can lose to one that batches, and a path no faster than eager alone can win where eager
-        must pad a lone image (mnist-gan's MLP rows here agree only from batch 4 on). ``weigh`` keeps the smallest
-        product of the time for one image as served (alone, or padded up to the smallest checked shape) and for
-        ``MANY`` images, each relative to eager's, never serving one image slower than eager would. Eager is weighed
-        first, then the others by their batch-1 time, until ``until`` (seconds of this measurement's own runs) is
-        spent; where no batch shape can be checked (cifar10-gan), none is."""
+        paths timed at batch 1 within ``MARGIN`` of eager's time or faster) is computed in pieces of its own checked
+        shapes (``_batch_sizes``), so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces'
+        fused path here, before ``runtime._linear``) can lose to one that batches, and a path no faster than eager
+        alone can win where eager must pad a lone image (mnist-gan's MLP rows here agree only from batch 4 on).
+        ``weigh`` keeps the smallest product of the time for one image as served (alone, or padded up to the smallest
+        checked shape) and for ``MANY`` images, each relative to eager's, never serving one image slower than eager
+        would. Eager is weighed first, then the others by their batch-1 time, until ``until`` (seconds of this
+        measurement's own runs) is spent; where no batch shape can be checked (cifar10-gan), none is."""
         fn = self.runner(choice.path)
         choice.sizes = yield from self._batch_sizes(fn, inputs, flops)
         if not any(b * max(flops, 1) <= CHECK_GFLOP * 1e9 for b in BATCHES) or not set(contenders) - {"eager"}:
