@@ -1100,11 +1100,8 @@ class Served:
                        else torch.as_tensor(t).to(self.device) for t in inputs)
         path = self.path_for(inputs, precision)
         fn = self.runner(path)
-        n, sizes = inputs[0].shape[0], self.batch_sizes(inputs, path)
-        if n in sizes:  # one piece: the batch as it is
-            return self._run(fn, inputs).cpu()
-        out, start = [], 0
-        for size in pieces(n, sizes):
+        n, out, start = inputs[0].shape[0], [], 0
+        for size in pieces(n, self.batch_sizes(inputs, path)):
             part = tuple(None if t is None else t[start:start + size] for t in inputs)
             if part[0].shape[0] < size:  # the last image repeated: rows never depend on the others
                 part = tuple(None if t is None else torch.cat([t, t[-1:].expand(size - t.shape[0], *t.shape[1:])])

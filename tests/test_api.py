@@ -25,6 +25,16 @@ def test_same_seed_gives_the_same_face_and_row_i_does_not_depend_on_n():
     assert not np.array_equal(np.asarray(a[0]), np.asarray(a[1]))
 
 
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_generate_returns_an_ordinary_tensor_that_a_caller_may_change_or_differentiate(n):
+    """Served paths run under inference mode; what ``gan.generate`` returns is not an inference tensor (which
+    refuses in-place changes and autograd outside that mode), whether the batch was one piece or several."""
+    x = gan.generate("mnist-gan", gan.latent.seeded_latents(0, n, 100))
+    assert x.shape == (n, 1, 28, 28) and not x.is_inference()
+    x.mul_(0.5)
+    assert (x.requires_grad_() * 2).sum().backward() is None and x.grad is not None
+
+
 def test_truncation_zero_collapses_to_the_mean_face():
     a, b = gan.sample("dcgan-faces", seed=1, n=2, truncation=0.0)
     assert np.array_equal(np.asarray(a), np.asarray(b))
