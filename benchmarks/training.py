@@ -159,6 +159,13 @@ def reference_step(model: str, batch: tuple[torch.Tensor, ...]) -> Callable[[], 
     if spec.task == "noise":
         g, d = family.Generator(**spec.generator), family.Discriminator(**spec.discriminator)
         _initialised(spec, g, d)
+        # mnist-gan's recipe: spectral normalisation in D, one-sided label smoothing and the learning rate's linear
+        # decay, where the trainer has them
+        smoothing = getattr(noise, "LABEL_SMOOTHING", 0.0) if spec.family == "mnist-gan" else 0.0
+        if smoothing:
+            for m in d.modules():
+                if isinstance(m, nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(m)
         book = spec.family == "cifar"
         if book:  # the book: RMSprop, gradient values clipped to 1, 0.05 * U(0, 1) label noise
             opt_g = torch.optim.RMSprop(g.parameters(), lr=lr, alpha=0.9, eps=1e-7)
@@ -170,8 +177,6 @@ def reference_step(model: str, batch: tuple[torch.Tensor, ...]) -> Callable[[], 
         cond = bool(spec.classes)
         criterion = nn.BCEWithLogitsLoss()
         ones, zeros = torch.ones(n), torch.zeros(n)
-        # mnist-gan's recipe: one-sided label smoothing and the learning rate's linear decay, where the trainer has them
-        smoothing = getattr(noise, "LABEL_SMOOTHING", 0.0) if spec.family == "mnist-gan" else 0.0
         schedules = [_decay(opt_g), _decay(opt_d)] if smoothing else []
 
         def step() -> None:

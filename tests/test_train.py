@@ -127,7 +127,7 @@ def test_each_family_trains_with_finite_losses_and_exports_weights_that_reproduc
         with torch.no_grad(), evaluating(trained):
             torch.testing.assert_close(loaded(*x), trained(*x))
         exported_d = gan.load_discriminator(export, weights=folder, pretrained=True).state_dict()
-        trained_d = unwrap(getattr(run.trainer, d_attr)).state_dict()
+        trained_d = run.trainer.saved_discriminator(d_attr).state_dict()  # mnist-gan's: spectral norm baked in
         assert exported_d.keys() == trained_d.keys()
         for k, v in trained_d.items():  # the discriminator that was trained, tensor for tensor
             assert torch.equal(exported_d[k], v), (export, k)
@@ -152,6 +152,30 @@ def test_ema_generator_is_what_gets_exported_with_batchnorm_statistics_of_its_ow
     assert (eval_out - batch_out).abs().mean() < 0.02
     stale = {k for k in exported if k.endswith("running_mean")}
     assert stale and all(not torch.equal(exported[k], run.ema["G"].model.state_dict()[k]) for k in stale)
+
+
+def test_mnist_gan_recipe_normalises_d_smooths_its_real_target_decays_the_rate_and_exports_a_plain_d(tmp_path):
+    """The MLP GAN's recipe (issue 27): D's linear layers spectrally normalised while it trains, its target for real
+    digits 0.9, both learning rates constant for half the run then linearly to zero. The exported D is the registry's
+    plain MLP with W / sigma baked in: the Expert loads it and it gives the trained D's logits."""
+    run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=4, batch_size=4, out=tmp_path))
+    D = unwrap(run.trainer.D)
+    linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in linears)
+    assert run.trainer._targets(4) == (0.9, 0.0)
+    rates = []
+    for _ in _loop(run, None):
+        rates.append(run.trainer.opt_g.param_groups[0]["lr"])
+    assert rates[0] == rates[1] == 2e-4 and rates[1] > rates[2] > rates[3] > 0, rates
+    assert "spectral normalisation in D" in (tmp_path / "weights" / "mnist-gan" / "README.md").read_text()
+    exported = gan.load_discriminator("mnist-gan", weights=tmp_path / "weights" / "mnist-gan", pretrained=True)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in exported.modules())
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    with torch.no_grad(), evaluating(D):
+        torch.testing.assert_close(exported.eval()(x), D(x))
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in
+                   unwrap(prepare(TrainConfig("mnist-dcgan", data="mnist-offline", steps=1, batch_size=4,
+                                              out=tmp_path / "c")).trainer.D).modules())  # the recipe is mnist-gan's
 
 
 def _exported_training(out, **recipe) -> dict:

@@ -435,6 +435,10 @@ class Trainer:
         """The grid's images (N, C, H, W) in [-1, 1] and images per row; generators are in eval mode."""
         raise NotImplementedError
 
+    def saved_discriminator(self, attribute: str) -> nn.Module:
+        """The discriminator held in ``attribute`` as its weights file stores it."""
+        return unwrap(getattr(self, attribute))
+
     def exports(self) -> list[Export]:
         return [Export(self.spec.name, self.generators[0], self.discriminators[0], self.spec.generator,
                        self.spec.discriminator)]
@@ -577,7 +581,7 @@ def export_weights(trainer: Trainer, out: Path, generators: dict[str, nn.Module]
         extra = {"discriminator": e.discriminator_kwargs, "training": training}
         save_pretrained(generators[e.generator], folder, name=e.name, family=trainer.spec.family, generator=e.kwargs,
                         card=model_card(trainer.spec, e.name, training), extra=extra, dtype=dtype,
-                        discriminator=unwrap(getattr(trainer, e.discriminator)))
+                        discriminator=trainer.saved_discriminator(e.discriminator))
         if grid is not None:
             atomic_write(folder / "samples.png", lambda p: grid.save(p, format="PNG"))
         folders.append(folder)
