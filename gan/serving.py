@@ -911,8 +911,8 @@ class Served:
     def _weigh_batches(self, choice: Choice, contenders: Sequence[str], inputs: tuple, flops: int,
                        until: float) -> Generator[None, None, Choice]:
         """The batch-1 choice, weighed against ``MANY`` images: eager and each contender (``contenders``, the accurate
-        paths timed at batch 1, less those clearly (1.5x) slower than eager serves one image) is computed in pieces of its own checked
-        shapes (``_batch_sizes``), so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces'
+        paths timed at batch 1, less those clearly (1.5x) slower than eager serves one image) is computed in pieces
+        of its own checked shapes (``_batch_sizes``), so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces'
         fused path here, before ``runtime._linear``) can lose to one that batches, and a path no faster than eager
         alone can win where eager must pad a lone image (mnist-gan's MLP rows here agree only from batch 4 on).
         ``weigh`` keeps the smallest product of the time for one image as served (alone, or padded up to the smallest

@@ -141,7 +141,8 @@ class NoiseTrainer(Trainer):
             f", mode-seeking loss (MSGAN) weight {self.mode_seeking:g}" if self.mode_seeking else "") + (
             f", classification loss (P2GAN) weight {self.class_loss:g}" if self.class_loss else "") + (
             f", spectral normalisation in D, one-sided label smoothing (D's target for real images "
-            f"{1 - self.label_smoothing:g}), the learning rate linearly to zero over the second half" if self.mlp else "")
+            f"{1 - self.label_smoothing:g}), the learning rate linearly to zero over the second half"
+            if self.mlp else "")
 
     def _targets(self, n: int) -> tuple[Any, Any]:
         """D's targets for real and fake images: 1 and 0, 1 - label_smoothing and 0, or noisy ones (real
