@@ -155,13 +155,19 @@ def test_ema_generator_is_what_gets_exported_with_batchnorm_statistics_of_its_ow
 
 
 def test_mnist_gan_recipe_normalises_d_smooths_its_real_target_decays_the_rate_and_exports_a_plain_d(tmp_path):
-    """The MLP GAN's recipe (issue 27): D's linear layers spectrally normalised while it trains, its target for real
-    digits 0.9, both learning rates constant for half the run then linearly to zero. The exported D is the registry's
-    plain MLP with W / sigma baked in: the Expert loads it and it gives the trained D's logits."""
+    """The MLP GAN's recipe (issue 27): D's linear layers spectrally normalised while it trains, its dropout off, its
+    target for real digits 0.9, both learning rates constant for half the run then linearly to zero. The exported D is
+    the registry's plain MLP with W / sigma baked in: the Expert loads it and it gives the trained D's logits."""
     run = prepare(TrainConfig("mnist-gan", data="mnist-offline", steps=4, batch_size=4, out=tmp_path))
     D = unwrap(run.trainer.D)
     linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in linears)
+    dropouts = [m for m in D.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and all(m.p == 0 for m in dropouts)  # the registry's D has them (0.3); the recipe turns them off
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        same = D.train()(x[:1].expand(8, -1, -1, -1))  # training mode: no dropout mask makes one copy differ
+    torch.testing.assert_close(same, same[:1].expand(8))
     assert run.trainer._targets(4) == (0.9, 0.0)
     rates = []
     for _ in _loop(run, None):
@@ -170,7 +176,6 @@ def test_mnist_gan_recipe_normalises_d_smooths_its_real_target_decays_the_rate_a
     assert "spectral normalisation in D" in (tmp_path / "weights" / "mnist-gan" / "README.md").read_text()
     exported = gan.load_discriminator("mnist-gan", weights=tmp_path / "weights" / "mnist-gan", pretrained=True)
     assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in exported.modules())
-    x = torch.rand(8, 1, 28, 28) * 2 - 1
     with torch.no_grad(), evaluating(D):
         torch.testing.assert_close(exported.eval()(x), D(x))
     assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in
