@@ -1166,6 +1166,7 @@ def serving_generator(name: str, weights: str | Path | None) -> Served:
 
         spec = get_spec(name)
         device = hardware.serving_device()
+        started = time.perf_counter()
         try:
             model = gan.load_generator(name, weights=weights, device=device)
         except WeightsUnavailableError as e:
@@ -1177,6 +1178,7 @@ def serving_generator(name: str, weights: str | Path | None) -> Served:
         with _served_lock:
             _failed.pop(key, None)
         label = name if weights is None else f"{name}@{Path(str(weights)).name}"
+        log.info("%s loaded on %s in %.2f s", label, device, time.perf_counter() - started)
         served = Served(model, device, label, probe_for(spec), accuracy_batch=16 if spec.task == "noise" else 1)
         with _served_lock:
             _served[key] = served
