@@ -163,11 +163,7 @@ def reference_step(model: str, batch: tuple[torch.Tensor, ...]) -> Callable[[], 
         # rate's linear decay, where the trainer has them
         smoothing = getattr(noise, "LABEL_SMOOTHING", 0.0) if spec.family == "mnist-gan" else 0.0
         if smoothing:
-            for m in d.modules():
-                if isinstance(m, nn.Linear):
-                    nn.utils.parametrizations.spectral_norm(m)
-                if isinstance(m, nn.Dropout):
-                    m.p = 0.0
+            noise.mlp_discriminator_recipe(d)
         book = spec.family == "cifar"
         if book:  # the book: RMSprop, gradient values clipped to 1, 0.05 * U(0, 1) label noise
             opt_g = torch.optim.RMSprop(g.parameters(), lr=lr, alpha=0.9, eps=1e-7)

@@ -912,9 +912,10 @@ class Served:
                        until: float) -> Generator[None, None, Choice]:
         """The batch-1 choice, weighed against ``MANY`` images: eager and each contender (``contenders``, the accurate
         paths timed at batch 1, less those clearly (1.5x) slower than eager serves one image) is computed in pieces
-        of its own checked shapes (``_batch_sizes``), so a path that wins alone but whose rows match only in batches of 1-2 (dcgan-faces'
-        fused path here, before ``runtime._linear``) can lose to one that batches, and a path no faster than eager
-        alone can win where eager must pad a lone image (mnist-gan's MLP rows here agree only from batch 4 on).
+        of its own checked shapes (``_batch_sizes``), so a path that wins alone but whose rows match only in batches
+        of 1-2 (dcgan-faces' fused path here, before ``runtime._linear``) can lose to one that batches, and a path no
+        faster than eager alone can win where eager must pad a lone image (mnist-gan's MLP rows here agree only from
+        batch 4 on).
         ``weigh`` keeps the smallest product of the time for one image as served (alone, or padded up to the smallest
         checked shape) and for ``MANY`` images, each relative to eager's, never serving one image slower than eager
         would. Eager is weighed first, then the others by their batch-1 time, until ``until`` (seconds of this

@@ -37,6 +37,17 @@ RECALIBRATION = (16, 256)  # batches x size that give an exported EMA generator 
 GRID_SIDE = 8  # unconditional models: a GRID_SIDE x GRID_SIDE sample grid; conditional: one row per class
 
 
+def mlp_discriminator_recipe(D: nn.Module) -> nn.Module:
+    """mnist-gan's D as its recipe trains it, in place: each linear layer spectrally normalised, and its dropout off
+    (the normalisation regularises it)."""
+    for m in D.modules():
+        if isinstance(m, nn.Linear):
+            nn.utils.parametrizations.spectral_norm(m)
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    return D
+
+
 def diff_augment(x: torch.Tensor, draw: Draws, translation: float = 0.125, cutout: float = 0.5) -> torch.Tensor:
     """DiffAugment's translation and cutout: differentiable, one random draw per image, from ``draw``.
 
@@ -89,11 +100,7 @@ class NoiseTrainer(Trainer):
         self.D = family.Discriminator(**spec.discriminator)
         self.mlp = family is mlp_family  # the 2014 MLP GAN: spectral norm in D, no dropout, label smoothing, LR decay
         if self.mlp:  # the exported D has the normalised weights baked in (saved_discriminator)
-            for m in self.D.modules():
-                if isinstance(m, nn.Linear):
-                    nn.utils.parametrizations.spectral_norm(m)
-                if isinstance(m, nn.Dropout):  # the normalisation regularises D; its dropout off while it trains
-                    m.p = 0.0
+            mlp_discriminator_recipe(self.D)
         self.num_classes = len(spec.classes)
         self.book = spec.family == "cifar"
         if self.book:
