@@ -68,7 +68,7 @@ from forger_app.handlers import (  # noqa: F401 - the handlers are also app.X fo
     translate_tab,
     translate_video_tab,
 )
-from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model, prepare_models
+from forger_app.handlers import MODES, RESOLUTIONS, class_choices, default_model, prepare_models, warm_models
 from forger_app.sampling import MAX_SLIDERS
 
 INFER = "infer"  # concurrency group of the model calls (sampling, interpolation, translation)
@@ -597,8 +597,10 @@ if __name__ == "__main__":
     if mcp:
         tools.check_mcp()  # says what to install, rather than a server without MCP
         tools.tools_only(demo)  # the six tools, not every event of the page
+    # torch and the offline models are loaded, and an image of each computed, before the page is served: the
+    # page comes ~2 s later, its first image no later, and no click waits for an import or a load (issue 30)
+    warm_models()
     demo.launch(**LAUNCH_KWARGS, mcp_server=mcp, prevent_thread_lock=True)
-    # the page is served: now torch loads, and the offline models are loaded and their serving paths chosen,
-    # in the background, between requests (started before the launch, the import slowed the page's start)
+    # the page is served: the serving paths are chosen in the background, when no request has come for a second
     threading.Thread(target=prepare_models, name="forger-prepare", daemon=True).start()
     demo.block_thread()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,12 +100,40 @@ def default_model(task: str) -> str:
     return (featured or names)[0]
 
 
-def prepare_models() -> None:
-    """At launch, in the background: load every noise model whose weights are here (the default first) and
-    start choosing its serving path on the compute thread, between requests, so no first click waits for a
-    load or a measurement. A model that fails to load is left to its first request (which says why)."""
+def offline_noise_models() -> list[str]:
+    """The noise models whose weights are here, the default first."""
     first = default_model("noise")
-    for name in [first] + [n for n in pickers.noise_models() if n != first and pickers.availability(n) == "offline"]:
+    return [first] + [n for n in pickers.noise_models() if n != first and pickers.availability(n) == "offline"]
+
+
+def warm_models() -> None:
+    """Before the page is served: load every noise model whose weights are here (the default first) and
+    compute one image of each on the compute thread, as a request would, in eager fp32 (the path served until
+    the choice is made), so the first click pays no import, load or first-run kernel build. A model that fails
+    to load is left to its first request (which says why)."""
+    def warm() -> None:
+        for name in offline_noise_models():
+            started = time.perf_counter()
+            try:
+                if zerogpu.active():  # a GPU is attached only inside a call: load now, compute on the first click
+                    gan.serving.serving_generator(name, None)
+                else:
+                    gan.sample(name, seed=0, precision="fp32")
+            except Exception:  # noqa: BLE001 - the request for it reports the error
+                log.warning("could not load %s at launch", name, exc_info=True)
+            else:
+                log.info("%s ready in %.2f s", name, time.perf_counter() - started)
+
+    thread = threading.Thread(target=warm, name="forger-warm", daemon=True)  # a request's way: the compute thread
+    thread.start()
+    thread.join()
+
+
+def prepare_models() -> None:
+    """Once the page is served, in the background: start choosing the serving path of every noise model whose
+    weights are here (the default first) on the compute thread, between requests (after a quiet second:
+    ``gan.serving.QUIET_S``), so no click waits for a measurement."""
+    for name in offline_noise_models():
         try:
             gan.prepare(name)
         except Exception:  # noqa: BLE001 - the request for it reports the error

@@ -25,3 +25,8 @@ def _call(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # Every model call of the app goes through this: on ZeroGPU it runs with a GPU, elsewhere it is a plain call.
 # Module level, as ZeroGPU wants its functions decorated at start-up; the arguments are picklable.
 on_gpu = zero_gpu(_call)
+
+
+def active() -> bool:
+    """Whether model calls run under ``spaces.GPU`` (ZeroGPU hardware): a GPU is attached only inside them."""
+    return on_gpu is not _call

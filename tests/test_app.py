@@ -9,6 +9,7 @@ import socket
 import stat
 import struct
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -1104,6 +1105,46 @@ def test_the_progress_bar_gets_a_few_updates_a_second_however_many_tiles():
     elapsed = time.monotonic() - started
     assert shown[0] == "translating: tile 1 of 20000" and shown[-1] == "translating: tile 20000 of 20000"
     assert len(shown) <= 2 + elapsed / handlers.PROGRESS_EVERY_S, (len(shown), elapsed)
+
+
+def test_before_its_page_is_served_the_app_loads_every_offline_noise_model_and_makes_an_image(monkeypatch,
+                                                                                                tmp_path):
+    """What `python app.py` does before it serves the page (issue 30: no first click waits for torch's import,
+    a load or a first run's kernel builds): each noise model with weights here is loaded, the default first,
+    and one image of it computed on the compute thread in eager fp32, the path served until the choice is made.
+    No choice is started: it waits for the page (``prepare_models``)."""
+    from forger_app import handlers
+    from gan import serving
+
+    monkeypatch.setenv("FORGER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FORGER_COMPUTE_THREAD", raising=False)
+    monkeypatch.setenv("FORGER_DEVICE", "cpu")
+    gan.clear_serving_cache()
+    ran: list[tuple[str, str]] = []
+    real = gan.load_generator
+
+    def loading(name, **kwargs):
+        model = real(name, **kwargs)
+        model.register_forward_hook(lambda *_: ran.append((name, threading.current_thread().name)))
+        return model
+
+    monkeypatch.setattr(gan, "load_generator", loading)
+    handlers.warm_models()
+    offline = [n for n in pickers.noise_models() if pickers.availability(n) == "offline"]
+    assert [name for name, _ in ran] == handlers.offline_noise_models() and sorted(offline) == sorted(
+        name for name, _ in ran) and ran[0][0] == handlers.default_model("noise"), ran
+    assert all(thread.startswith(serving.COMPUTE_THREAD_NAME) for _, thread in ran), ran
+    for name in offline:
+        served = serving.serving_generator(name, None)
+        assert not served.choices and not served._pending, name  # nothing measured yet
+    # on ZeroGPU a GPU is attached only inside a call: the models are loaded, and no image is made before one
+    gan.clear_serving_cache()
+    ran.clear()
+    monkeypatch.setattr(zerogpu, "on_gpu", lambda fn, *args, **kwargs: fn(*args, **kwargs))
+    assert zerogpu.active()
+    handlers.warm_models()
+    assert not ran and all(gan.is_served(name) for name in offline)
+    gan.clear_serving_cache()
 
 
 def test_the_app_prepares_every_offline_noise_model_at_launch(monkeypatch, tmp_path):

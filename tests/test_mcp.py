@@ -49,7 +49,8 @@ def server(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-               FORGER_APP_RUNS=str(folder / "runs"), GRADIO_ANALYTICS_ENABLED="False")
+               FORGER_APP_RUNS=str(folder / "runs"), GRADIO_ANALYTICS_ENABLED="False",
+               PYTHONUNBUFFERED="1")  # the log's lines in the order they were written
     env.pop("FORGER_MCP", None)
     log = folder / "app.log"
     with open(log, "w") as out:
@@ -112,6 +113,18 @@ def _within_bound(got: Image.Image, want: Image.Image) -> None:
     assert got.size == want.size
     diff = np.abs(np.asarray(got.convert("RGB"), np.int16) - np.asarray(want.convert("RGB"), np.int16))
     assert diff.mean() <= 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
+
+
+def test_the_app_serves_its_page_only_once_every_offline_noise_model_is_loaded_and_has_made_an_image(server):
+    """`python app.py` (here with --mcp, the same start): each noise model with weights here logs that it is
+    ready, the default first, before Gradio says where the page is (issue 30: no first click waits for
+    torch's import or a load)."""
+    from forger_app import handlers
+
+    log = server[1].read_text()
+    served_at = log.index("Running on")
+    ready = [log.find(f"INFO:forger.app:{name} ready in ") for name in handlers.offline_noise_models()]
+    assert all(0 <= at < served_at for at in ready) and ready == sorted(ready), log[:served_at][-3000:]
 
 
 def test_the_client_lists_exactly_the_six_tools_each_described_with_typed_arguments(server):
