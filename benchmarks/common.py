@@ -114,17 +114,32 @@ def machine() -> dict[str, Any]:
     return info
 
 
+MATMUL_CALL_S = 0.25  # matmul_peak shrinks a dtype's matrices until one product takes about this long
+
+
 def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 7) -> dict[str, float]:
     """Sustained FLOP/s of large square matmuls in bf16 and fp32, timed alternately: the median of
-    ``repeats`` samples, each a few back-to-back (n x n) @ (n x n) products."""
+    ``repeats`` samples, each a few back-to-back (n x n) @ (n x n) products. A dtype this CPU computes slowly
+    gets smaller matrices (a 2048 product in bf16 took 12 s on an AVX2-only EPYC, and the whole measurement
+    minutes), down to 256: one product of it takes about ``MATMUL_CALL_S``."""
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
-    mats = {k: (torch.randn(n, n, device=device).to(dt), torch.randn(n, n, device=device).to(dt))
-            for k, dt in dtypes.items()}
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    mats, sizes = {}, {}
+    for k, dt in dtypes.items():
+        size = 256
+        while True:  # up from 256 while a product takes well under MATMUL_CALL_S, to at most n
+            a, b = torch.randn(size, size, device=device).to(dt), torch.randn(size, size, device=device).to(dt)
+            torch.mm(a, b)  # warm up
+            sync()
+            start = time.perf_counter()
+            torch.mm(a, b)
+            sync()
+            if size >= n or (time.perf_counter() - start) * 8 > MATMUL_CALL_S:
+                break
+            size *= 2
+        mats[k], sizes[k] = (a, b), size
     calls = 3 if device == "cpu" else 50
     samples: dict[str, list[float]] = {k: [] for k in dtypes}
-    for k, (a, b) in mats.items():
-        torch.mm(a, b)  # warm up
     for i in range(repeats):
         for k, (a, b) in (list(mats.items()) if i % 2 == 0 else list(mats.items())[::-1]):
             sync()
@@ -132,7 +147,7 @@ def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 7) -> dict[st
             for _ in range(calls):
                 torch.mm(a, b)
             sync()
-            samples[k].append(calls * 2 * n ** 3 / (time.perf_counter() - start))
+            samples[k].append(calls * 2 * sizes[k] ** 3 / (time.perf_counter() - start))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

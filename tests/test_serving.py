@@ -527,17 +527,22 @@ def test_auto_serving_stays_within_the_bound_of_eager_fp32(serving_cache):
 
 
 @pytest.mark.skipif(not os.environ.get("FORGER_TEST_FAVOUR"), reason="only in a steered run (docs/testing.md)")
-def test_a_steered_run_serves_and_trains_on_the_favoured_path():
-    """FORGER_TEST_FAVOUR (tests/conftest.py) really steers the choice: else a steered run proves nothing."""
+def test_a_steered_run_serves_and_trains_on_the_favoured_path(monkeypatch):
+    """FORGER_TEST_FAVOUR (tests/conftest.py) really steers the choice: else a steered run proves nothing.
+    (The steering, not the budget, is under test: the budget is lifted, and ONNX Runtime, whose export on this
+    test's fresh cache spent all of dcgan-faces' budget on a slow CPU, is left out unless it is the favoured one.)"""
     from gan.train import precision
 
     favour = os.environ["FORGER_TEST_FAVOUR"]
     if favour.startswith("random"):
         pytest.skip("random steering favours a different path per model")
     favoured = {"bf16", "bf16-autocast"} if favour == "bf16" else {favour}
-    choice = _served("dcgan-faces").measure(_inputs("dcgan-faces", 1))
+    monkeypatch.setattr(serving, "MIN_BUDGET_S", 30.0)
+    paths = [p for p in serving.candidates(torch.device("cpu")) if p != "onnxruntime" or p in favoured]
+    choice = _served("dcgan-faces").measure(_inputs("dcgan-faces", 1), paths)
     usable = {p for p in favoured if p == "eager" or serving.within_bound(tuple(choice.errors.get(p, (9, 99))))}
-    assert usable, f"no favoured path meets the bound on dcgan-faces: {choice.errors}, {choice.rejected}"
+    assert usable, (f"no favoured path meets the bound on dcgan-faces: {choice.errors}, {choice.rejected} (a path cut "
+                    "for real on its first run is too slow on this CPU to be steered: .ci/run measures that first)")
     assert choice.path in usable, choice.why
     work = lambda: torch.ones(64).sum()  # noqa: E731
     seconds = precision.time_steps({"fp32": work, "bf16": work}, torch.device("cpu"), repeats=1)
@@ -772,10 +777,10 @@ def test_a_pathologically_slow_path_is_cut_short_after_one_layer_and_bf16_autoca
     assert choice.path != "bf16"
 
 
-def test_a_path_slow_on_every_image_is_checked_one_image_a_step_and_cut_after_the_first(monkeypatch):
-    """The accuracy check's 16 images are computed one at a time, a step each, under one limit for all: a path
-    that takes 0.2 s an image (as bf16 did here, 2.3 s for dcgan-faces' 16 images in one step, which a request
-    waited for) is cut during its first image, and no run of it ever holds more than one image."""
+def test_a_path_slow_on_every_image_is_cut_on_its_first_image_alone_before_the_check_runs_all_16(monkeypatch):
+    """A candidate's first run is one image alone, a step of its own, under the accuracy check's limit; then the
+    check's 16 images: a path that takes 0.2 s an image (as bf16 did here: 2.3 s for dcgan-faces' 16 images in
+    one step, which a request waited for) is cut during that first image, and never runs 16 at once."""
     real_build = serving.build
     slow: dict[str, _SlowLayers] = {}
     runs: list[tuple[str, int]] = []
@@ -802,8 +807,9 @@ def test_a_path_slow_on_every_image_is_checked_one_image_a_step_and_cut_after_th
     assert "first run (cut short)" in choice.rejected["channels_last"]
     assert len(slow["channels_last"].ran) == 1  # cut at its first layer: the 0.2 s came before it
     assert choice.errors and "channels_last" not in choice.errors
-    for path in choice.errors:  # the others' 16 images, one at a time, checked against eager's
-        assert runs.count((path, 1)) >= 16 and (path, 16) not in runs[:runs.index((path, 1)) + 16], (path, runs)
+    for path in choice.errors:  # the others: one image alone, then the 16 checked against eager's
+        ran = [n for p, n in runs if p == path]
+        assert ran[:2] == [1, 16], (path, runs)
 
 
 def test_background_work_waits_for_a_quiet_second_after_the_last_request(monkeypatch):
