@@ -589,6 +589,7 @@ def counted_flops(model: nn.Module):
 
 COMPUTE_THREAD_NAME = "forger-compute"
 QUIET_S = 1.0  # background work (path choices) waits this long after the last request, or after it was queued
+STARVED_S = 30.0  # ... but once it has waited this long, its steps run between requests (a server never quiet)
 
 
 def compute_thread_enabled() -> bool:
@@ -613,7 +614,8 @@ def choices_deferred() -> bool:
 class _ComputeThread:
     """One long-lived thread that runs requests first and background work one step (one forward pass) at a
     time, only once ``QUIET_S`` has passed with no request and no new background work: a user's clicks come in
-    bursts (a slider dragged, a page's first sample then a tab's), and none of them waits on a step."""
+    bursts (a slider dragged, a page's first sample then a tab's), and none of them waits on a step. Background
+    work that has waited ``STARVED_S`` for a quiet second (a server never quiet) runs between requests."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -621,6 +623,7 @@ class _ComputeThread:
         self._background: collections.deque = collections.deque()
         self._busy = False
         self._quiet_from = time.monotonic()  # the last request's end, or the last background work queued
+        self._waiting_since = 0.0  # when the background queue last went from empty to not
         threading.Thread(target=self._loop, name=COMPUTE_THREAD_NAME, daemon=True).start()
 
     def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
@@ -632,6 +635,8 @@ class _ComputeThread:
 
     def background(self, steps: Iterator[Any]) -> None:
         with self._cond:
+            if not self._background:
+                self._waiting_since = time.monotonic()
             self._background.append(steps)
             self._quiet_from = max(self._quiet_from, time.monotonic())
             self._cond.notify()
@@ -651,7 +656,8 @@ class _ComputeThread:
         while True:
             with self._cond:
                 while not self._jobs:
-                    quiet = self._quiet_from + QUIET_S - time.monotonic()
+                    now = time.monotonic()
+                    quiet = min(self._quiet_from + QUIET_S, self._waiting_since + STARVED_S) - now
                     if self._background and quiet <= 0:
                         break
                     self._cond.wait(quiet if self._background else None)

@@ -837,6 +837,27 @@ def test_background_work_waits_for_a_quiet_second_after_the_last_request(monkeyp
     assert stepped[0] >= max(ends[-1], queued) + serving.QUIET_S - 0.01, (stepped[0] - ends[-1])
 
 
+def test_background_work_that_never_gets_a_quiet_second_runs_between_requests_once_starved(monkeypatch):
+    """A server whose requests never leave a quiet second still gets its path chosen: once the work has waited
+    ``STARVED_S``, its steps run between requests (each request still goes first)."""
+    monkeypatch.setattr(serving, "QUIET_S", 60.0)
+    monkeypatch.setattr(serving, "STARVED_S", 0.5)
+    thread = serving._ComputeThread()
+    stepped: list[float] = []
+
+    def steps():
+        for _ in range(3):
+            stepped.append(time.monotonic())
+            yield
+
+    queued = time.monotonic()
+    thread.background(steps())
+    while len(stepped) < 3 and time.monotonic() < queued + 30:  # a request every 0.05 s, never a quiet second
+        thread.submit(time.sleep, 0.01).result()
+        time.sleep(0.05)
+    assert len(stepped) == 3 and stepped[0] >= queued + serving.STARVED_S - 0.01, (stepped, queued)
+
+
 def test_the_choice_stops_at_its_budget_and_keeps_the_best_measured_or_eager(monkeypatch):
     """With a budget of 2 eager forward passes, the first candidate's checks spend it: the others are not
     measured, and no path wins without two timed passes, so eager fp32 serves. The cost is reported in
