@@ -1,6 +1,7 @@
 """The public API: sample, interpolate, translate, sliders, and the CLI, on real weights and fresh models."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -150,6 +151,9 @@ def _translator_with_fresh_weights(monkeypatch, tmp_path, name: str) -> None:
     weights.save_pretrained(g, tmp_path / name, name=name, family=spec.family, generator=spec.generator)
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     gan.clear_serving_cache()
+    # served from a cache of this test's own: the model of these weights must not serve a later test (in
+    # another order, under pytest-xdist, test_mcp's reference translation came from it)
+    monkeypatch.setattr(gan.serving, "_served", collections.OrderedDict())
 
 
 @pytest.mark.parametrize("mode,size", [("RGBA", (40, 30)), ("L", (17, 64)), ("CMYK", (50, 50)), ("I;16", (32, 32)),
